@@ -1,0 +1,486 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, ebpf.datapath contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bring a host to its recorded recipe, one dispatcher at a time.
+
+The modules edit the recipe (plugins, dispatchers, hooks) in the registry and ask
+this engine to converge. For a dispatcher that means: solve the chain, compare
+its fingerprint with the running generation, and only if they differ (or the
+kernel lost it) build the complete new program, swap it in with one atomic
+operation, record the new generation and release generations beyond the kept
+number. Every step before the swap can fail without touching the running chain.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import os
+
+from ansible_collections.ebpf.datapath.plugins.module_utils import attach as attach_mod
+from ansible_collections.ebpf.datapath.plugins.module_utils import chain as chain_mod
+from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
+from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_store
+from ansible_collections.ebpf.datapath.plugins.module_utils import probe
+from ansible_collections.ebpf.datapath.plugins.module_utils.state import (
+    DEFAULT_KEEP_GENERATIONS, Layout, Lock, Registry, remove_bpffs_tree, remove_empty_dirs)
+
+
+class DatapathError(Exception):
+    """Anything the operator must fix; the message says what."""
+
+    def __init__(self, message, log=""):
+        super(DatapathError, self).__init__(message)
+        self.log = log
+
+
+# The fields of a dispatcher that decide where it is attached; a change of any
+# of them moves the dispatcher (attach new, then detach old).
+ATTACH_FIELDS = ("attach", "interface", "netns", "tc_backend", "endpoint", "custom_hook", "cilium_globals")
+
+
+def attach_point(disp):
+    """The attach.AttachPoint of a dispatcher record."""
+    return attach_mod.AttachPoint(
+        kind=disp["attach"],
+        interface=disp.get("interface"),
+        netns=disp.get("netns"),
+        backend=disp.get("tc_backend_effective") or disp.get("tc_backend"),
+        endpoint=disp.get("endpoint"),
+        custom_hook=disp.get("custom_hook"),
+        cilium_globals=disp.get("cilium_globals"),
+    )
+
+
+def describe_chain(disp, chain=None, generation=None):
+    """The human form of a dispatcher's chain, used in --diff and messages."""
+    if disp is None:
+        return ""
+    chain = chain if chain is not None else disp.get("chain", {"pre": [], "post": []})
+    where = disp["attach"]
+    if disp.get("interface"):
+        where += " on %s" % disp["interface"]
+    if disp.get("netns"):
+        where += " in netns %s" % disp["netns"]
+    if disp.get("endpoint") is not None:
+        where += " endpoint %s %s" % (disp["endpoint"], disp.get("custom_hook"))
+    gen = generation if generation is not None else disp.get("generation")
+    main = disp.get("main")
+    main_text = "%s.%s" % (main["plugin"], main["function"]) if main else (
+        "cilium verdict" if disp["attach"] == "cilium_custom" else "pass")
+    lines = [
+        "dispatcher %s (%s, %s mode, generation %s)" % (
+            disp["name"], where, disp.get("mode_effective") or disp.get("mode", "auto"), gen),
+        "  pre:  " + (" -> ".join("%s.%s" % tuple(x) for x in chain.get("pre", [])) or "(none)"),
+        "  main: " + main_text,
+        "  post: " + (" -> ".join("%s.%s" % tuple(x) for x in chain.get("post", [])) or "(none)"),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class Engine:
+    """One run against one host: holds the lock and the registry."""
+
+    def __init__(self, bpffs_root, state_dir, check_mode=False, lock_timeout=300.0):
+        self.layout = Layout(bpffs_root, state_dir)
+        self.check_mode = check_mode
+        self.lock = Lock(self.layout, timeout=lock_timeout)
+        self.registry = None
+        self.warnings = []
+        self._toolchain = None
+
+    def __enter__(self):
+        from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import ensure_bpffs
+        ensure_bpffs("/sys/fs/bpf")
+        self.lock.__enter__()
+        try:
+            self.registry = Registry.load(self.layout)
+            if not self.check_mode:
+                self._remove_orphans()
+        except BaseException:
+            self.lock.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
+
+    @property
+    def toolchain(self):
+        if self._toolchain is None:
+            from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
+            self._toolchain = Toolchain(self.layout.cache_dir)
+        return self._toolchain
+
+    def save(self):
+        if not self.check_mode:
+            self.registry.save()
+
+    # ---------------------------------------------------------------- recovery
+    def _remove_orphans(self):
+        """Unpin what a crashed run left in bpffs that the registry does not know."""
+        root = os.path.join(self.layout.bpffs_root, "dispatchers")
+        if os.path.isdir(root):
+            for name in os.listdir(root):
+                disp = self.registry.dispatchers.get(name)
+                if disp is None:
+                    remove_bpffs_tree(os.path.join(root, name))
+                    continue
+                kept = set("gen-%d" % g["number"] for g in disp.get("generations", []))
+                for entry in os.listdir(os.path.join(root, name)):
+                    if entry.startswith("gen-") and entry not in kept:
+                        remove_bpffs_tree(os.path.join(root, name, entry))
+
+    # ---------------------------------------------------------------- plugins
+    def ensure_plugin(self, name, src=None, obj=None, sha256=None, cflags=(), include_dirs=()):
+        """Returns (changed, record)."""
+        old = self.registry.plugins.get(name)
+        try:
+            record = plugin_store.build(self.toolchain, self.layout, name, src=src, obj=obj, sha256=sha256,
+                                        cflags=cflags, include_dirs=include_dirs)
+        except plugin_store.PluginError as exc:
+            raise DatapathError(str(exc), log=exc.log)
+        same = old is not None and all(old.get(k) == record.get(k) for k in (
+            "plain_sha256", "link_sha256", "source", "cflags", "include_dirs"))
+        if same and plugin_store.maps_pinned(self.layout, old):
+            return False, old
+        if self.check_mode:
+            return True, record
+        try:
+            plugin_store.pin_maps(self.layout, record)
+        except plugin_store.PluginError as exc:
+            raise DatapathError(str(exc), log=exc.log)
+        self.registry.plugins[name] = record
+        self.save()
+        # Dispatchers that use this plugin are rebuilt with its new code.
+        if old is not None and old.get("link_sha256") != record["link_sha256"]:
+            for dname in self.dispatchers_using(name):
+                self.converge_dispatcher(dname)
+        return True, record
+
+    def dispatchers_using(self, plugin):
+        return sorted(set(d for d, _ in self.registry.hooks_using_plugin(plugin)))
+
+    def remove_plugin(self, name, force=False):
+        if name not in self.registry.plugins and not os.path.exists(self.layout.plugin_dir(name)):
+            return False
+        users = self.registry.hooks_using_plugin(name)
+        if users and not force:
+            raise DatapathError(
+                "plugin '%s' is still hooked (%s); remove those hooks first or set force: true"
+                % (name, ", ".join("%s:%s.%s" % (d, h["hook"], h["function"]) for d, h in users)))
+        if self.check_mode:
+            return True
+        for dname in sorted(set(d for d, _ in users)):
+            disp = self.registry.dispatchers[dname]
+            disp["hooks"] = [h for h in disp.get("hooks", []) if h["plugin"] != name]
+            if disp.get("main") and disp["main"].get("plugin") == name:
+                disp["main"] = None
+            self.converge_dispatcher(dname)
+        self.registry.plugins.pop(name, None)
+        self.save()
+        plugin_store.remove(self.layout, name)
+        return True
+
+    # ------------------------------------------------------------ dispatchers
+    def resolve_mode(self, requested):
+        """auto → freplace where the kernel loads EXT programs, else link."""
+        if requested == "link":
+            return "link"
+        ext_ok = probe.has_freplace()
+        if requested == "auto":
+            return "freplace" if ext_ok and disp_mod.FREPLACE_SUPPORTED else "link"
+        # requested == freplace
+        if not ext_ok:
+            raise DatapathError(
+                "mode freplace needs BPF_PROG_TYPE_EXT programs, and this kernel refuses them (%s); "
+                "use mode: link (works on this kernel) or mode: auto" % probe.freplace_reason())
+        if not disp_mod.FREPLACE_SUPPORTED:
+            raise DatapathError("mode freplace is not available in this version of the collection; use mode: link")
+        return "freplace"
+
+    def solve(self, disp):
+        """The ordered chain of a dispatcher record: {'pre': [[p, f]...], 'post': [...]}"""
+        kind = disp_mod.program_kind(disp["attach"])
+        for hook in disp.get("hooks", []):
+            record = self.registry.plugins.get(hook["plugin"])
+            if record is None:
+                raise DatapathError("hook %s.%s at dispatcher '%s' names unknown plugin '%s'; add it with "
+                                    "ebpf.datapath.datapath_plugin" % (hook["plugin"], hook["function"],
+                                                                      disp["name"], hook["plugin"]))
+            try:
+                plugin_store.check_hook_signature(record, hook["function"], hook["hook"], kind)
+            except plugin_store.PluginError as exc:
+                raise DatapathError(str(exc))
+        main = disp.get("main")
+        if main:
+            record = self.registry.plugins.get(main["plugin"])
+            if record is None:
+                raise DatapathError("main of dispatcher '%s' names unknown plugin '%s'" % (disp["name"], main["plugin"]))
+            try:
+                plugin_store.check_hook_signature(record, main["function"], "pre", kind)
+            except plugin_store.PluginError as exc:
+                raise DatapathError("main: %s" % exc)
+        try:
+            solved = chain_mod.solve_dispatcher(disp.get("hooks", []), strict=disp.get("strict_constraints", False))
+        except (chain_mod.CycleError, chain_mod.ConstraintError) as exc:
+            raise DatapathError("dispatcher '%s': %s" % (disp["name"], exc))
+        self.warnings.extend(solved.get("warnings", []))
+        return {"pre": [list(x) for x in solved["pre"]], "post": [list(x) for x in solved["post"]]}
+
+    def _check_link_conflicts(self, disp, chain):
+        """Prebuilt objects keep their symbol names; two that share one cannot be linked."""
+        used = sorted(set([p for p, _ in chain["pre"] + chain["post"]] +
+                          ([disp["main"]["plugin"]] if disp.get("main") else [])))
+        owner = {}
+        for p in used:
+            record = self.registry.plugins[p]
+            names = list(record.get("link_symbols", {}).values()) + list(record.get("link_maps", {}))
+            for sym in names:
+                if sym in owner and owner[sym] != p:
+                    raise DatapathError(
+                        "plugins '%s' and '%s' both define the global symbol '%s' and cannot be linked into "
+                        "one dispatcher; build one from source (src:) so it is namespaced, or rename it"
+                        % (owner[sym], p, sym))
+                owner[sym] = p
+
+    def converge_dispatcher(self, name):
+        """Make the kernel run the recorded recipe of dispatcher name.
+
+        Returns dict(changed, before, after, generation, mode, chain, prog_id).
+        """
+        disp = self.registry.dispatchers[name]
+        before = describe_chain(disp) if disp.get("generation") else ""
+        mode = self.resolve_mode(disp.get("mode", "auto"))
+        kind = disp_mod.program_kind(disp["attach"])
+        chain = self.solve(disp)
+        self._check_link_conflicts(disp, chain)
+        recipe = disp_mod.build_recipe(kind, chain, disp.get("main"), self.registry.plugins)
+        recipe["mode"] = mode
+        fp = disp_mod.recipe_fingerprint(recipe)
+
+        current = self._current_generation(disp)
+        ap = attach_point(disp)
+        running = None
+        if disp.get("attachment"):
+            running = attach_mod.attached_prog_id(ap, disp["attachment"])
+        if current and current["fingerprint"] == fp and running is not None and running == current.get("prog_id"):
+            return self._result(False, disp, before, describe_chain(disp), current)
+
+        number = (disp.get("generation") or 0) + 1
+        preview = dict(disp, mode_effective=mode)
+        after = describe_chain(preview, chain, number)
+        if self.check_mode:
+            return dict(self._result(True, disp, before, after, current), generation=number, mode=mode, chain=chain)
+
+        prog_pin = self.layout.generation_prog_pin(name, number)
+        try:
+            built = disp_mod.build_link(self.toolchain, self.layout, name, kind, chain, disp.get("main"),
+                                        self.registry.plugins, prog_pin)
+        except disp_mod.DispatcherError as exc:
+            remove_bpffs_tree(self.layout.generation_dir(name, number))
+            raise DatapathError(str(exc), log=exc.log)
+        try:
+            prog_id = built.prog.info().id if hasattr(built.prog, "info") else _prog_id(built.fd)
+            if disp.get("attachment") and running is not None:
+                disp["attachment"] = attach_mod.swap(ap, disp["attachment"], built.fd)
+            else:
+                if disp.get("attachment"):
+                    # Our attachment is gone (reboot, someone detached it): start over.
+                    attach_mod.detach(ap, disp["attachment"])
+                disp["attachment"] = attach_mod.attach(ap, built.fd, self.layout.link_pin(name, number),
+                                                       position=disp.get("position"))
+        except Exception as exc:
+            built.close()
+            remove_bpffs_tree(self.layout.generation_dir(name, number))
+            raise DatapathError("attaching dispatcher '%s' failed, the running chain is unchanged: %s" % (name, exc))
+        built.close()
+
+        disp["generation"] = number
+        disp["mode_effective"] = mode
+        disp["chain"] = chain
+        generations = disp.setdefault("generations", [])
+        generations.append({"number": number, "fingerprint": fp, "recipe": recipe, "chain": chain,
+                            "prog_id": prog_id, "prog_pin": prog_pin})
+        keep = int(disp.get("keep_generations") or DEFAULT_KEEP_GENERATIONS)
+        dropped = generations[:-keep]
+        disp["generations"] = generations[-keep:]
+        self.save()
+        for old in dropped:
+            remove_bpffs_tree(self.layout.generation_dir(name, old["number"]))
+        return self._result(True, disp, before, after, disp["generations"][-1])
+
+    @staticmethod
+    def _current_generation(disp):
+        number = disp.get("generation")
+        for gen in disp.get("generations", []):
+            if gen["number"] == number:
+                return gen
+        return None
+
+    @staticmethod
+    def _result(changed, disp, before, after, generation):
+        return {
+            "changed": changed,
+            "before": before,
+            "after": after,
+            "generation": generation["number"] if generation else None,
+            "mode": disp.get("mode_effective"),
+            "chain": generation["chain"] if generation else {"pre": [], "post": []},
+            "prog_id": generation.get("prog_id") if generation else None,
+        }
+
+    def ensure_dispatcher(self, spec):
+        """Create or update dispatcher spec['name'] and converge it."""
+        name = spec["name"]
+        old = self.registry.dispatchers.get(name)
+        new = copy.deepcopy(old) if old else {"name": name, "hooks": [], "generations": []}
+        for key, value in spec.items():
+            if key == "hooks" and value is None:
+                continue  # hooks managed by datapath_hook tasks
+            new[key] = value
+        moved = old is not None and old.get("attachment") and any(
+            old.get(k) != new.get(k) for k in ATTACH_FIELDS)
+        if moved:
+            # Attach the new place first, then release the old one.
+            new.pop("attachment", None)
+            new["generation"] = old.get("generation")
+        if self.check_mode:
+            saved = self.registry.dispatchers.get(name)
+            self.registry.dispatchers[name] = new
+            try:
+                result = self.converge_dispatcher(name)
+            finally:
+                if saved is None:
+                    self.registry.dispatchers.pop(name)
+                else:
+                    self.registry.dispatchers[name] = saved
+            if moved:
+                result["changed"] = True
+            return result
+        self.registry.dispatchers[name] = new
+        try:
+            if moved:
+                new["generations"] = []
+                result = self.converge_dispatcher(name)
+                attach_mod.detach(attach_point(old), old["attachment"])
+                for gen in old.get("generations", []):
+                    if gen["number"] not in [g["number"] for g in new["generations"]]:
+                        remove_bpffs_tree(self.layout.generation_dir(name, gen["number"]))
+                result["changed"] = True
+            else:
+                result = self.converge_dispatcher(name)
+        except BaseException:
+            if old is None:
+                self.registry.dispatchers.pop(name, None)
+            else:
+                self.registry.dispatchers[name] = old
+            raise
+        if old is not None and not result["changed"] and _recipe_fields(old) != _recipe_fields(new):
+            # Only bookkeeping changed (e.g. keep_generations); record it.
+            self.save()
+        return result
+
+    def remove_dispatcher(self, name):
+        disp = self.registry.dispatchers.get(name)
+        if disp is None:
+            leftover = os.path.exists(self.layout.dispatcher_dir(name))
+            if leftover and not self.check_mode:
+                remove_bpffs_tree(self.layout.dispatcher_dir(name))
+            return {"changed": leftover, "before": "", "after": ""}
+        before = describe_chain(disp)
+        if self.check_mode:
+            return {"changed": True, "before": before, "after": ""}
+        if disp.get("attachment"):
+            attach_mod.detach(attach_point(disp), disp["attachment"])
+        remove_bpffs_tree(self.layout.dispatcher_dir(name))
+        remove_empty_dirs(os.path.join(self.layout.bpffs_root, "dispatchers"), self.layout.bpffs_root)
+        del self.registry.dispatchers[name]
+        self.save()
+        return {"changed": True, "before": before, "after": ""}
+
+    # ----------------------------------------------------------------- hooks
+    def set_hook(self, dispatcher, entry, present=True):
+        """Add, update or remove one hook entry and converge the dispatcher."""
+        disp = self.registry.dispatchers.get(dispatcher)
+        if disp is None:
+            raise DatapathError("unknown dispatcher '%s'; create it first with ebpf.datapath.dispatcher"
+                                % dispatcher)
+        key = (entry["plugin"], entry["function"], entry["hook"])
+        old_hooks = disp.get("hooks", [])
+        hooks = [h for h in old_hooks if (h["plugin"], h["function"], h["hook"]) != key]
+        if present:
+            if entry["plugin"] not in self.registry.plugins:
+                raise DatapathError("unknown plugin '%s'; add it first with ebpf.datapath.datapath_plugin"
+                                    % entry["plugin"])
+            hooks.append(entry)
+        hooks.sort(key=lambda h: (h["hook"], h["plugin"], h["function"]))
+        if hooks == sorted(old_hooks, key=lambda h: (h["hook"], h["plugin"], h["function"])):
+            result = self.converge_dispatcher(dispatcher) if disp.get("generation") else None
+            if result is not None:
+                return result
+            return {"changed": False, "before": describe_chain(disp), "after": describe_chain(disp),
+                    "generation": disp.get("generation"), "chain": disp.get("chain")}
+        saved = disp.get("hooks", [])
+        disp["hooks"] = hooks
+        try:
+            result = self.converge_dispatcher(dispatcher)
+        except BaseException:
+            disp["hooks"] = saved
+            raise
+        if self.check_mode:
+            disp["hooks"] = saved
+        result["changed"] = True
+        return result
+
+    # ------------------------------------------------------------------ facts
+    def facts(self):
+        """A read-only view of the registry, with kernel liveness."""
+        dispatchers = []
+        for name, disp in sorted(self.registry.dispatchers.items()):
+            running = None
+            if disp.get("attachment"):
+                try:
+                    running = attach_mod.attached_prog_id(attach_point(disp), disp["attachment"])
+                except Exception as exc:  # facts must not fail on one broken attach point
+                    self.warnings.append("dispatcher %s: %s" % (name, exc))
+            current = self._current_generation(disp)
+            dispatchers.append({
+                "name": name,
+                "attach": disp["attach"],
+                "interface": disp.get("interface"),
+                "netns": disp.get("netns"),
+                "mode": disp.get("mode"),
+                "mode_effective": disp.get("mode_effective"),
+                "tc_backend": (disp.get("attachment") or {}).get("backend"),
+                "main": disp.get("main"),
+                "hooks": disp.get("hooks", []),
+                "chain": disp.get("chain", {"pre": [], "post": []}),
+                "generation": disp.get("generation"),
+                "generations": [{"number": g["number"], "prog_id": g.get("prog_id"), "chain": g["chain"]}
+                                for g in disp.get("generations", [])],
+                "attached": running is not None and current is not None and running == current.get("prog_id"),
+                "prog_id": running,
+                "attachment": disp.get("attachment"),
+                "text": describe_chain(disp),
+            })
+        plugins = []
+        for name, record in sorted(self.registry.plugins.items()):
+            plugins.append({
+                "name": name,
+                "source": record["source"],
+                "functions": sorted(record["functions"]),
+                "maps": dict((m, self.layout.plugin_map_pin(name, m)) for m in record["maps"]),
+                "used_by": self.dispatchers_using(name),
+            })
+        return {"dispatchers": dispatchers, "plugins": plugins}
+
+
+def _prog_id(fd):
+    from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import prog_info
+    return prog_info(fd).id
+
+
+def _recipe_fields(disp):
+    return dict((k, v) for k, v in disp.items() if k not in ("attachment", "generations", "generation", "chain"))

@@ -1,0 +1,198 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, ebpf.datapath contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A plugin's code on the host: build it, inspect it, store it, pin its maps.
+
+For a source plugin two objects are made (see docs/architecture.md):
+the *plain* object, exactly as written, whose maps are created and pinned under
+``<bpffs_root>/plugins/<plugin>/maps/``; and the *namespaced* object, where every
+global symbol is prefixed ``dpp_<plugin>__`` so that two plugins may use the same
+names and still be linked into one dispatcher.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import stat
+
+from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils.naming import plugin_symbol
+from ansible_collections.ebpf.datapath.plugins.module_utils.state import (
+    remove_bpffs_tree, sha256_file, store_object)
+
+# Context types a hook function may take, per program kind.
+CTX_TYPES = {"tc": "struct __sk_buff *", "cilium": "struct __sk_buff *", "xdp": "struct xdp_md *"}
+
+# Global variables the static linker merges by design and we must not rename.
+_KEEP_SECTIONS = ("license", "version")
+
+
+class PluginError(Exception):
+    """A plugin cannot be used as given; the message says what to fix."""
+
+    def __init__(self, message, log=""):
+        super(PluginError, self).__init__(message)
+        self.log = log
+
+
+def check_input_file(path, what):
+    """Refuse files an attacker could swap or edit: symlinks, non-regular files,
+    group/world-writable files. Plugins run as kernel code, so this matters."""
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        raise PluginError("%s %s cannot be read: %s" % (what, path, exc.strerror))
+    if stat.S_ISLNK(st.st_mode):
+        raise PluginError("%s %s is a symlink; give the real file" % (what, path))
+    if not stat.S_ISREG(st.st_mode):
+        raise PluginError("%s %s is not a regular file" % (what, path))
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise PluginError("%s %s is writable by group or others (mode %o); chmod go-w it first"
+                          % (what, path, stat.S_IMODE(st.st_mode)))
+
+
+def inspect_object(path):
+    """Read a BPF object's BTF: global functions with their parameter types, maps,
+    and the global symbols that would collide when linked with another plugin."""
+    try:
+        btf = libbpf.Btf.from_elf(path)
+    except libbpf.BpfError as exc:
+        raise PluginError("%s has no usable BTF (compile with -g): %s" % (path, exc))
+    try:
+        functions = {}
+        for func in btf.functions():
+            if func.linkage == "global":
+                functions[func.name] = {"params": [t for _, t in func.params], "ret": func.ret_type_name}
+        global_vars = []
+        maps = []
+        for var in btf.variables():
+            if var.section == ".maps":
+                maps.append(var.name)
+            if var.linkage == "global" and var.section not in _KEEP_SECTIONS:
+                global_vars.append(var.name)
+    finally:
+        close = getattr(btf, "close", None)
+        if close:
+            close()
+    return {"functions": functions, "maps": sorted(maps), "globals": sorted(set(global_vars) | set(functions))}
+
+
+def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), include_dirs=()):
+    """Compile or take a plugin; return its registry record (objects stored).
+
+    Nothing in the kernel changes here: maps are pinned by pin_maps().
+    """
+    if src is not None:
+        check_input_file(src, "plugin source")
+        for inc in include_dirs:
+            if not os.path.isdir(inc):
+                raise PluginError("include directory %s does not exist" % inc)
+        plain = _compile(toolchain, src, cflags, include_dirs, {})
+        info = inspect_object(plain.object_path)
+        if not info["functions"]:
+            raise PluginError("plugin source %s defines no global function to hook; hook functions "
+                              "are global (not static) functions" % src)
+        defines = dict((sym, plugin_symbol(name, sym)) for sym in info["globals"])
+        try:
+            namespaced = _compile(toolchain, src, cflags, include_dirs, defines)
+        except PluginError as exc:
+            # The plain build worked, so a renamed global also names something
+            # else (a struct field, a header's identifier).
+            raise PluginError(
+                "plugin source %s compiles, but not with its global symbols (%s) prefixed for linking; "
+                "one of them is also used as another identifier. Rename it or make it static.\n%s"
+                % (src, ", ".join(sorted(defines)), exc.log), log=exc.log)
+        plain_sha, _ = store_object(layout, plain.object_path)
+        link_sha, _ = store_object(layout, namespaced.object_path)
+        source = {"src": os.path.abspath(src), "sha256": sha256_file(src)}
+        link_symbols = dict((fn, plugin_symbol(name, fn)) for fn in info["functions"])
+        link_maps = dict((plugin_symbol(name, m), m) for m in info["maps"])
+    else:
+        check_input_file(obj, "plugin object")
+        digest = sha256_file(obj)
+        if sha256 and digest != sha256.lower():
+            raise PluginError("object %s has sha256 %s, expected %s; refusing to load it"
+                              % (obj, digest, sha256.lower()))
+        info = inspect_object(obj)
+        if not info["functions"]:
+            raise PluginError("plugin object %s defines no global function to hook" % obj)
+        plain_sha, _ = store_object(layout, obj)
+        link_sha = plain_sha
+        source = {"object": os.path.abspath(obj), "sha256": digest}
+        # A prebuilt object cannot be renamed: its globals must be unique among
+        # the plugins of a dispatcher, which the build checks.
+        link_symbols = dict((fn, fn) for fn in info["functions"])
+        link_maps = dict((m, m) for m in info["maps"])
+    return {
+        "name": name,
+        "source": source,
+        "cflags": list(cflags),
+        "include_dirs": list(include_dirs),
+        "plain_sha256": plain_sha,
+        "link_sha256": link_sha,
+        "functions": info["functions"],
+        "maps": info["maps"],
+        "link_symbols": link_symbols,
+        "link_maps": link_maps,
+    }
+
+
+def _compile(toolchain, src, cflags, include_dirs, defines):
+    from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import CompileError
+    try:
+        return toolchain.compile(src, cflags=list(cflags), include_dirs=list(include_dirs), defines=defines)
+    except CompileError as exc:
+        raise PluginError("clang could not compile %s:\n%s" % (src, exc.diagnostics), log=exc.diagnostics)
+
+
+def check_hook_signature(record, function, hook, kind):
+    """Refuse a function whose parameters do not fit the hook it is bound to."""
+    func = record["functions"].get(function)
+    if func is None:
+        raise PluginError("plugin '%s' has no global function '%s' (it has: %s)"
+                          % (record["name"], function, ", ".join(sorted(record["functions"])) or "none"))
+    want = [CTX_TYPES[kind]] + (["int"] if hook == "post" else [])
+    have = [t.replace("const ", "") for t in func["params"]]
+    if have != want or func.get("ret") not in ("int", "__s32", "s32"):
+        raise PluginError(
+            "function '%s' of plugin '%s' has signature %s (%s); a %s hook at this attach point needs "
+            "int %s(%s)" % (function, record["name"], func.get("ret"), ", ".join(func["params"]) or "void",
+                            hook, function, ", ".join(want)))
+
+
+def pin_maps(layout, record):
+    """Create the plugin's maps (or reuse the pinned ones) and pin them by their
+    declared names. Returns True when a map was created."""
+    path = layout.object_path(record["plain_sha256"])
+    maps_dir = os.path.join(layout.plugin_dir(record["name"]), "maps")
+    before = set(os.listdir(maps_dir)) if os.path.isdir(maps_dir) else set()
+    layout.ensure_bpffs_dir(maps_dir)
+    obj = libbpf.BpfObject.open_file(path, name=record["name"])
+    try:
+        for prog in obj.programs():
+            prog.set_autoload(False)  # only the maps are wanted here
+        for bpf_map in obj.maps():
+            if not bpf_map.is_internal:
+                bpf_map.set_pin_path(layout.plugin_map_pin(record["name"], bpf_map.name))
+        try:
+            obj.load()
+        except libbpf.BpfError as exc:
+            raise PluginError(
+                "the maps of plugin '%s' cannot be created or reused: %s. If a map's definition "
+                "changed, remove the plugin (state: absent, force: true) to drop its old maps"
+                % (record["name"], exc), log=exc.log or "")
+    finally:
+        obj.close()
+    after = set(os.listdir(maps_dir))
+    return after != before
+
+
+def maps_pinned(layout, record):
+    return all(os.path.exists(layout.plugin_map_pin(record["name"], m)) for m in record["maps"])
+
+
+def remove(layout, name):
+    """Unpin the plugin's maps and remove its bpffs directory."""
+    remove_bpffs_tree(layout.plugin_dir(name))

@@ -1,0 +1,314 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, ebpf.datapath contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Host state: the registry file, the run lock, the bpffs layout and generations.
+
+Everything the collection knows about a host lives in two trees:
+
+* ``state_dir`` (default ``/var/lib/ebpf-datapath``): ``registry.json`` (what was
+  asked for and what is running), ``objects/`` (content-addressed plugin objects),
+  ``cache/`` (compiler cache) and the ``lock`` file;
+* ``bpffs_root`` (default ``/sys/fs/bpf/ebpf-datapath``): the kernel objects we pin.
+
+The registry is the recipe; bpffs holds the running objects. A run takes the lock,
+reads the registry, changes the kernel, then writes the registry atomically, so a
+crash at any instant leaves either the old or the new file, never half of one.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+import time
+
+from ansible_collections.ebpf.datapath.plugins.module_utils.naming import safe_join
+
+REGISTRY_VERSION = 1
+DEFAULT_BPFFS_ROOT = "/sys/fs/bpf/ebpf-datapath"
+DEFAULT_STATE_DIR = "/var/lib/ebpf-datapath"
+DEFAULT_KEEP_GENERATIONS = 3
+
+
+class StateError(Exception):
+    """Something about the host's recorded state that the operator must fix."""
+
+
+class LockTimeout(StateError):
+    pass
+
+
+def _makedirs_private(path):
+    """Create a directory tree with mode 0700 on every directory we create."""
+    if os.path.isdir(path):
+        return
+    parent = os.path.dirname(path.rstrip("/"))
+    if parent and not os.path.isdir(parent):
+        _makedirs_private(parent)
+    try:
+        os.mkdir(path, 0o700)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
+
+
+def atomic_write(path, data, mode=0o600):
+    """Write bytes to path so that readers see the old or the new file, never a mix.
+
+    Temp file in the same directory, fsync, rename, fsync the directory.
+    """
+    directory = os.path.dirname(path)
+    _makedirs_private(directory)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(data):
+    """A stable hash of a JSON-serialisable recipe (sorted keys, no whitespace)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Layout:
+    """Where things live. Every name is validated before it becomes a path."""
+
+    def __init__(self, bpffs_root=DEFAULT_BPFFS_ROOT, state_dir=DEFAULT_STATE_DIR):
+        self.bpffs_root = os.path.normpath(bpffs_root)
+        self.state_dir = os.path.normpath(state_dir)
+
+    # state_dir
+    @property
+    def registry_path(self):
+        return os.path.join(self.state_dir, "registry.json")
+
+    @property
+    def lock_path(self):
+        return os.path.join(self.state_dir, "lock")
+
+    @property
+    def objects_dir(self):
+        return os.path.join(self.state_dir, "objects")
+
+    @property
+    def cache_dir(self):
+        return os.path.join(self.state_dir, "cache")
+
+    def object_path(self, sha256, suffix=".o"):
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise StateError("not a sha256 digest: %r" % (sha256,))
+        return os.path.join(self.objects_dir, sha256 + suffix)
+
+    # bpffs
+    def plugin_dir(self, plugin):
+        return safe_join(self.bpffs_root, "plugins", plugin)
+
+    def plugin_map_pin(self, plugin, map_name):
+        return safe_join(self.bpffs_root, "plugins", plugin, "maps", map_name)
+
+    def dispatcher_dir(self, dispatcher):
+        return safe_join(self.bpffs_root, "dispatchers", dispatcher)
+
+    def link_pin(self, dispatcher, number):
+        """The pinned tcx/xdp link, named after the generation that attached it,
+        so a dispatcher moving to a new attach point never meets its old pin."""
+        return safe_join(self.bpffs_root, "dispatchers", dispatcher, "link-%d" % int(number))
+
+    def generation_dir(self, dispatcher, number):
+        return safe_join(self.bpffs_root, "dispatchers", dispatcher, "gen-%d" % int(number))
+
+    def generation_prog_pin(self, dispatcher, number):
+        return os.path.join(self.generation_dir(dispatcher, number), "prog")
+
+    def ensure_state_dir(self):
+        _makedirs_private(self.state_dir)
+        os.chmod(self.state_dir, 0o700)
+
+    def ensure_bpffs_dir(self, path):
+        """mkdir -p inside bpffs (pins are made by the kernel, directories by us)."""
+        if not path.startswith(self.bpffs_root):
+            raise StateError("refusing to write outside bpffs_root: %s" % path)
+        _makedirs_private(path)
+
+
+def remove_bpffs_tree(path):
+    """Unpin everything below path. Unpinning drops our reference; the kernel
+    frees an object once nothing else (link, attachment, fd) holds it."""
+    if not os.path.lexists(path):
+        return
+    if os.path.isdir(path) and not os.path.islink(path):
+        for entry in os.listdir(path):
+            remove_bpffs_tree(os.path.join(path, entry))
+        os.rmdir(path)
+    else:
+        os.unlink(path)
+
+
+def remove_empty_dirs(path, stop):
+    """Remove path and its parents while empty, never going above stop."""
+    path = os.path.normpath(path)
+    stop = os.path.normpath(stop)
+    while path.startswith(stop + os.sep) and os.path.isdir(path):
+        try:
+            os.rmdir(path)
+        except OSError:
+            return
+        path = os.path.dirname(path)
+
+
+class Lock:
+    """An exclusive flock(2) on ``<state_dir>/lock`` held for a whole run.
+
+    flock is released by the kernel when the holder dies, so a killed run never
+    leaves a stale lock behind; the pid written into the file only makes the
+    "who holds it" message useful.
+    """
+
+    def __init__(self, layout, timeout=300.0, poll=0.1):
+        self.layout = layout
+        self.timeout = timeout
+        self.poll = poll
+        self._fd = None
+
+    def __enter__(self):
+        self.layout.ensure_state_dir()
+        fd = os.open(self.layout.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = _read_small(fd)
+                    os.close(fd)
+                    raise LockTimeout(
+                        "another ebpf.datapath run holds the lock %s (pid %s) for more than %ss; "
+                        "wait for it to finish or raise lock_timeout"
+                        % (self.layout.lock_path, holder or "unknown", int(self.timeout)))
+                time.sleep(self.poll)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        if self._fd is not None:
+            try:
+                os.ftruncate(self._fd, 0)
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                os.close(self._fd)
+                self._fd = None
+        return False
+
+
+def _read_small(fd):
+    try:
+        return os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+
+
+class Registry:
+    """The recorded recipe of a host: plugins, dispatchers with their hooks and
+    generations. Load it under the lock, change the dict, save it."""
+
+    def __init__(self, layout):
+        self.layout = layout
+        self.data = {"version": REGISTRY_VERSION, "plugins": {}, "dispatchers": {}}
+
+    @classmethod
+    def load(cls, layout):
+        registry = cls(layout)
+        path = layout.registry_path
+        if os.path.lexists(path):
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode):
+                raise StateError("%s is not a regular file; remove it and rerun" % path)
+            with open(path, "rb") as handle:
+                try:
+                    data = json.loads(handle.read().decode("utf-8"))
+                except ValueError as exc:
+                    raise StateError("%s is not valid JSON (%s); move it away and rerun to rebuild"
+                                     % (path, exc))
+            if data.get("version") != REGISTRY_VERSION:
+                raise StateError("%s has registry version %r, this collection reads %d"
+                                 % (path, data.get("version"), REGISTRY_VERSION))
+            data.setdefault("plugins", {})
+            data.setdefault("dispatchers", {})
+            registry.data = data
+        return registry
+
+    def save(self):
+        self.layout.ensure_state_dir()
+        text = json.dumps(self.data, sort_keys=True, indent=2) + "\n"
+        atomic_write(self.layout.registry_path, text.encode("utf-8"))
+
+    @property
+    def plugins(self):
+        return self.data["plugins"]
+
+    @property
+    def dispatchers(self):
+        return self.data["dispatchers"]
+
+    def hooks_using_plugin(self, plugin):
+        """(dispatcher, hook entry) pairs that reference plugin, main included."""
+        found = []
+        for dname, disp in sorted(self.dispatchers.items()):
+            for hook in disp.get("hooks", []):
+                if hook["plugin"] == plugin:
+                    found.append((dname, hook))
+            main = disp.get("main")
+            if main and main.get("plugin") == plugin:
+                found.append((dname, dict(main, hook="main")))
+        return found
+
+
+def store_object(layout, src_path):
+    """Copy an object into the content-addressed store; return (sha256, path)."""
+    digest = sha256_file(src_path)
+    dest = layout.object_path(digest)
+    if not os.path.exists(dest):
+        _makedirs_private(layout.objects_dir)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=layout.objects_dir)
+        os.close(fd)
+        shutil.copyfile(src_path, tmp)
+        os.chmod(tmp, 0o600)
+        os.rename(tmp, dest)
+    return digest, dest

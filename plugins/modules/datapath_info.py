@@ -1,0 +1,189 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, ebpf.datapath contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: datapath_info
+short_description: Facts about the BPF datapath of a host
+version_added: "0.1.0"
+description:
+  - Reads the host's dispatchers with their chains in order, mode, attach point and generations, and the installed
+    plugins with their functions and pinned map paths.
+  - Checks each dispatcher against the kernel (is the recorded generation what is attached?).
+  - Optionally reads per-program run counts and run time, which the kernel counts while BPF statistics are enabled
+    (C(kernel.bpf_stats_enabled=1)).
+  - Never changes anything.
+author:
+  - ebpf.datapath contributors
+extends_documentation_fragment:
+  - ebpf.datapath.common
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads.
+  diff_mode:
+    support: none
+options:
+  dispatcher:
+    description: Only report this dispatcher.
+    type: str
+  stats:
+    description: Add C(run_cnt) and C(run_time_ns) of each running dispatcher program.
+    type: bool
+    default: false
+  maps:
+    description:
+      - Add the contents of each plugin's pinned maps as RV(plugins[].map_values). Keys and values of 1, 2, 4 or 8
+        bytes are read as integers; per-CPU values are summed; other sizes are shown as hex.
+    type: bool
+    default: false
+"""
+
+EXAMPLES = r"""
+- name: Read the datapath
+  ebpf.datapath.datapath_info:
+  register: dp
+
+- name: Show the chain of one dispatcher
+  ansible.builtin.debug:
+    msg: "{{ (dp.dispatchers | selectattr('name', 'equalto', 'eth0-in') | first).text }}"
+"""
+
+RETURN = r"""
+dispatchers:
+  description: Dispatchers recorded on the host.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Dispatcher name.
+      type: str
+    attach:
+      description: Attach point kind.
+      type: str
+      sample: tc_ingress
+    interface:
+      description: Interface of the attach point.
+      type: str
+    netns:
+      description: Network namespace of the interface, if any.
+      type: str
+    mode:
+      description: Requested mode.
+      type: str
+    mode_effective:
+      description: Mode the running chain was built in.
+      type: str
+      sample: link
+    tc_backend:
+      description: tcx, clsact or xdp, as attached.
+      type: str
+    chain:
+      description: Solved chain as C([plugin, function]) pairs.
+      type: dict
+    hooks:
+      description: Hooks as bound, with constraints and priority.
+      type: list
+    generation:
+      description: Running generation number.
+      type: int
+    generations:
+      description: Kept generations, oldest first.
+      type: list
+    attached:
+      description: Whether the kernel runs the recorded generation at the attach point.
+      type: bool
+    prog_id:
+      description: Id of the program attached through our attachment.
+      type: int
+    text:
+      description: The chain in readable form.
+      type: str
+    stats:
+      description: run_cnt and run_time_ns of the program, with O(stats=true).
+      type: dict
+plugins:
+  description: Plugins installed on the host.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Plugin name.
+      type: str
+    functions:
+      description: Global functions a hook can bind.
+      type: list
+    maps:
+      description: Map names mapped to pinned paths.
+      type: dict
+    used_by:
+      description: Dispatchers whose chain uses the plugin.
+      type: list
+    map_values:
+      description: With O(maps=true), each map's entries as a dict of key to value.
+      type: dict
+      sample: {counts: {"0": 35, "1": 3120}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ebpf.datapath.plugins.module_utils.module_common import (
+    common_spec, engine, fail, known_errors, require_libs)
+
+
+def add_stats(dispatchers):
+    from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+    for disp in dispatchers:
+        if not disp.get("prog_id"):
+            continue
+        fd = libbpf.prog_fd_by_id(disp["prog_id"])
+        try:
+            info = libbpf.prog_info(fd)
+            disp["stats"] = {"run_cnt": info.run_cnt, "run_time_ns": info.run_time_ns}
+        finally:
+            libbpf.close_fd(fd)
+
+
+def add_map_values(plugins):
+    from ansible_collections.ebpf.datapath.plugins.module_utils.maps import read_pinned
+    for plugin in plugins:
+        plugin["map_values"] = dict((name, read_pinned(path)) for name, path in plugin["maps"].items())
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=common_spec(
+            dispatcher=dict(type="str"),
+            stats=dict(type="bool", default=False),
+            maps=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    require_libs(module)
+    errors = known_errors()
+    try:
+        # Facts read under the lock too, so they never see a half-applied change.
+        module.check_mode = True
+        with engine(module) as eng:
+            facts = eng.facts()
+            if module.params["dispatcher"]:
+                facts["dispatchers"] = [d for d in facts["dispatchers"] if d["name"] == module.params["dispatcher"]]
+            if module.params["stats"]:
+                add_stats(facts["dispatchers"])
+            if module.params["maps"]:
+                add_map_values(facts["plugins"])
+            module.exit_json(changed=False, warnings=eng.warnings, **facts)
+    except errors as exc:
+        fail(module, exc)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,298 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, ebpf.datapath contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: dispatcher
+short_description: Create, replace or remove a BPF dispatcher at an attach point
+version_added: "0.1.0"
+description:
+  - A dispatcher is the program at an attach point (tc ingress or egress, or XDP, of one interface, optionally inside a
+    network namespace) that runs the C(pre) chain of plugin functions, then the main program, then the C(post) chain.
+  - Every change builds the complete new dispatcher first, then swaps it in with one atomic operation (a bpf_link update
+    for tcx and XDP, C(tc filter replace) for clsact). No packet meets a half-built chain; a failure leaves the running
+    chain untouched.
+  - Hooks are bound one by one with M(ebpf.datapath.datapath_hook), or all at once with O(plugins) so a host converges in
+    a single swap.
+  - A rerun with the same chain reports no change and builds nothing.
+author:
+  - ebpf.datapath contributors
+extends_documentation_fragment:
+  - ebpf.datapath.common
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff shows the chain before and after, plugin by plugin.
+options:
+  name:
+    description:
+      - Name of the dispatcher, unique on the host. Letters, digits, C(_), C(.) and C(-), at most 64 characters.
+    type: str
+    required: true
+  attach:
+    description:
+      - The attach point.
+    type: str
+    choices: [tc_ingress, tc_egress, xdp]
+  interface:
+    description:
+      - Network interface of the attach point.
+    type: str
+  netns:
+    description:
+      - Named network namespace (as in C(ip netns list)) that holds O(interface).
+    type: str
+  mode:
+    description:
+      - How the chain is built. V(link) joins dispatcher and plugins with libbpf's static linker into one program
+        (runs on every kernel with BPF-to-BPF calls). V(freplace) replaces dispatcher stubs with extension programs
+        (BPF_PROG_TYPE_EXT). V(auto) picks freplace where the kernel loads extension programs and this version supports
+        it, link otherwise; the choice is returned in RV(mode).
+    type: str
+    choices: [auto, link, freplace]
+    default: auto
+  main:
+    description:
+      - The function the dispatcher wraps, from an installed plugin. Without it the main verdict is pass-through
+        (C(TC_ACT_OK) or C(XDP_PASS)).
+    type: dict
+    suboptions:
+      plugin:
+        description: Plugin that holds the function.
+        type: str
+        required: true
+      function:
+        description: Global function C(int fn(ctx)) of that plugin.
+        type: str
+        required: true
+  tc_backend:
+    description:
+      - For tc attach points, V(tcx) (bpf_link, kernel 6.6 and later), V(clsact) (clsact qdisc and a cls_bpf filter,
+        older kernels) or V(auto) (tcx where the kernel has it).
+    type: str
+    choices: [auto, tcx, clsact]
+    default: auto
+  position:
+    description:
+      - Where the dispatcher sits among programs already attached. Only used when the dispatcher is first attached.
+    type: dict
+    suboptions:
+      anchor:
+        description: tcx only. V(first) or V(last) among tcx programs, or V(before)/V(after) the program O(position.prog_id).
+        type: str
+        choices: [first, last, before, after]
+      prog_id:
+        description: tcx only. Program id that O(position.anchor=before) or O(position.anchor=after) refers to.
+        type: int
+      priority:
+        description: clsact only. The tc filter priority (lower runs first).
+        type: int
+  plugins:
+    description:
+      - The whole set of hooks of this dispatcher, declaratively. When given, it replaces the hooks bound with
+        M(ebpf.datapath.datapath_hook); when omitted, those hooks are kept.
+    type: list
+    elements: dict
+    suboptions:
+      plugin:
+        description: Plugin name.
+        type: str
+        required: true
+      function:
+        description: Global function of the plugin.
+        type: str
+        required: true
+      hook:
+        description: V(pre) or V(post).
+        type: str
+        choices: [pre, post]
+        default: pre
+      constraints:
+        description:
+          - Ordering constraints, as C({anchor: before|after, plugin: NAME}) or Cilium's C({order: BEFORE|AFTER,
+            plugin: NAME}). A constraint on a plugin that is not hooked here is ignored with a warning.
+        type: list
+        elements: dict
+        default: []
+      priority:
+        description: Breaks ties among unconstrained functions; lower runs first, then by name.
+        type: int
+        default: 50
+  strict_constraints:
+    description:
+      - Fail instead of warning when a constraint names a plugin that is not hooked at the same hook.
+    type: bool
+    default: false
+  keep_generations:
+    description:
+      - How many applied chains (generations) to keep pinned for rollback.
+    type: int
+    default: 3
+  state:
+    description:
+      - V(present) creates or updates the dispatcher; V(absent) detaches it and removes every pin, link and filter of
+        ours, leaving the attach point as it was found.
+    type: str
+    choices: [present, absent]
+    default: present
+"""
+
+EXAMPLES = r"""
+- name: A dispatcher at tc ingress of eth0 (pass-through main)
+  ebpf.datapath.dispatcher:
+    name: eth0-in
+    attach: tc_ingress
+    interface: eth0
+
+- name: The whole chain in one swap, inside a network namespace, on clsact
+  ebpf.datapath.dispatcher:
+    name: lab-in
+    attach: tc_ingress
+    interface: veth1
+    netns: lab
+    mode: link
+    tc_backend: clsact
+    plugins:
+      - plugin: counter
+        function: count_packets
+      - plugin: firewall
+        function: drop_blocked
+        constraints:
+          - anchor: after
+            plugin: counter
+      - plugin: audit
+        function: audit_verdict
+        hook: post
+
+- name: Remove it
+  ebpf.datapath.dispatcher:
+    name: lab-in
+    state: absent
+"""
+
+RETURN = r"""
+mode:
+  description: The mode the chain was built in (what V(auto) chose).
+  returned: when O(state=present)
+  type: str
+  sample: link
+generation:
+  description: Number of the running generation of this dispatcher.
+  returned: when O(state=present)
+  type: int
+  sample: 4
+chain:
+  description: The solved chain, as C([plugin, function]) pairs in order.
+  returned: when O(state=present)
+  type: dict
+  sample: {pre: [[counter, count_packets], [firewall, drop_blocked]], post: [[audit, audit_verdict]]}
+prog_id:
+  description: Kernel id of the running dispatcher program.
+  returned: when O(state=present) and not in check mode
+  type: int
+  sample: 812
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ebpf.datapath.plugins.module_utils.module_common import (
+    common_spec, diff_of, engine, fail, known_errors, require_libs)
+
+HOOK_SPEC = dict(
+    plugin=dict(type="str", required=True),
+    function=dict(type="str", required=True),
+    hook=dict(type="str", choices=["pre", "post"], default="pre"),
+    constraints=dict(type="list", elements="dict", default=[]),
+    priority=dict(type="int", default=50),
+)
+
+
+def hook_entry(item):
+    """A hook as recorded: constraints normalised so both accepted forms compare equal."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils.chain import normalize_constraint
+    from ansible_collections.ebpf.datapath.plugins.module_utils.naming import check_name
+    check_name(item["plugin"], "plugin")
+    check_name(item["function"], "function")
+    constraints = []
+    for raw in item.get("constraints") or []:
+        c = normalize_constraint(raw, owner=item["plugin"])
+        constraints.append({"order": c.order, "plugin": c.plugin})
+    return {"plugin": item["plugin"], "function": item["function"], "hook": item.get("hook") or "pre",
+            "constraints": constraints, "priority": item.get("priority", 50)}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=common_spec(
+            name=dict(type="str", required=True),
+            attach=dict(type="str", choices=["tc_ingress", "tc_egress", "xdp"]),
+            interface=dict(type="str"),
+            netns=dict(type="str"),
+            mode=dict(type="str", choices=["auto", "link", "freplace"], default="auto"),
+            main=dict(type="dict", options=dict(plugin=dict(type="str", required=True),
+                                                function=dict(type="str", required=True))),
+            tc_backend=dict(type="str", choices=["auto", "tcx", "clsact"], default="auto"),
+            position=dict(type="dict", options=dict(
+                anchor=dict(type="str", choices=["first", "last", "before", "after"]),
+                prog_id=dict(type="int"),
+                priority=dict(type="int"))),
+            plugins=dict(type="list", elements="dict", options=HOOK_SPEC),
+            strict_constraints=dict(type="bool", default=False),
+            keep_generations=dict(type="int", default=3),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+        required_if=[("state", "present", ("attach", "interface"))],
+        supports_check_mode=True,
+    )
+    require_libs(module)
+    p = module.params
+    errors = known_errors()
+    from ansible_collections.ebpf.datapath.plugins.module_utils.chain import ConstraintError
+    from ansible_collections.ebpf.datapath.plugins.module_utils.naming import check_name
+    try:
+        check_name(p["name"], "dispatcher")
+        if p["state"] == "present":
+            if p["keep_generations"] < 1:
+                module.fail_json(msg="keep_generations must be at least 1 (the running generation)")
+            position = dict((k, v) for k, v in (p["position"] or {}).items() if v is not None) or None
+            if position and position.get("anchor") in ("before", "after") and not position.get("prog_id"):
+                module.fail_json(msg="position.anchor=%s needs position.prog_id" % position["anchor"])
+            if p["main"]:
+                check_name(p["main"]["plugin"], "plugin")
+                check_name(p["main"]["function"], "function")
+            hooks = None
+            if p["plugins"] is not None:
+                hooks = [hook_entry(item) for item in p["plugins"]]
+                keys = [(h["plugin"], h["function"], h["hook"]) for h in hooks]
+                dup = sorted(set(k for k in keys if keys.count(k) > 1))
+                if dup:
+                    module.fail_json(msg="plugins lists %s more than once" % ", ".join("%s.%s (%s)" % k for k in dup))
+                hooks.sort(key=lambda h: (h["hook"], h["plugin"], h["function"]))
+            spec = {
+                "name": p["name"], "attach": p["attach"], "interface": p["interface"], "netns": p["netns"],
+                "mode": p["mode"], "main": p["main"], "tc_backend": p["tc_backend"], "position": position,
+                "strict_constraints": p["strict_constraints"], "keep_generations": p["keep_generations"],
+                "hooks": hooks,
+            }
+        with engine(module) as eng:
+            if p["state"] == "absent":
+                result = eng.remove_dispatcher(p["name"])
+                module.exit_json(changed=result["changed"], diff=diff_of(result))
+            result = eng.ensure_dispatcher(spec)
+            module.exit_json(changed=result["changed"], mode=result.get("mode"), generation=result.get("generation"),
+                             chain=result.get("chain"), prog_id=result.get("prog_id"), warnings=eng.warnings,
+                             diff=diff_of(result))
+    except errors + (ConstraintError,) as exc:
+        fail(module, exc)
+
+
+if __name__ == "__main__":
+    main()

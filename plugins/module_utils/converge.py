@@ -128,8 +128,13 @@ class Engine:
                     remove_bpffs_tree(os.path.join(root, name))
                     continue
                 kept = set("gen-%d" % g["number"] for g in disp.get("generations", []))
+                link_pin = (disp.get("attachment") or {}).get("link_pin")
+                if link_pin:
+                    kept.add(os.path.basename(link_pin))
                 for entry in os.listdir(os.path.join(root, name)):
-                    if entry.startswith("gen-") and entry not in kept:
+                    # An unrecorded link pin is a crashed first attach: unpinning
+                    # it detaches a program nobody asked for any more.
+                    if entry.startswith(("gen-", "link-")) and entry not in kept:
                         remove_bpffs_tree(os.path.join(root, name, entry))
 
     # ---------------------------------------------------------------- plugins
@@ -224,7 +229,7 @@ class Engine:
                 raise DatapathError("main: %s" % exc)
         try:
             solved = chain_mod.solve_dispatcher(disp.get("hooks", []), strict=disp.get("strict_constraints", False))
-        except (chain_mod.CycleError, chain_mod.ConstraintError) as exc:
+        except chain_mod.ChainError as exc:
             raise DatapathError("dispatcher '%s': %s" % (disp["name"], exc))
         self.warnings.extend(solved.get("warnings", []))
         return {"pre": [list(x) for x in solved["pre"]], "post": [list(x) for x in solved["post"]]}
@@ -284,7 +289,13 @@ class Engine:
         try:
             prog_id = built.prog.info().id if hasattr(built.prog, "info") else _prog_id(built.fd)
             if disp.get("attachment") and running is not None:
-                disp["attachment"] = attach_mod.swap(ap, disp["attachment"], built.fd)
+                record = disp["attachment"]
+                if running != record.get("prog_id") and record.get("link_pin"):
+                    # Our own pinned link runs a program the registry never
+                    # recorded: a run died between its swap and its save.
+                    # The link is ours, so we take over from what it runs.
+                    record = dict(record, prog_id=running)
+                disp["attachment"] = attach_mod.swap(ap, record, built.fd)
             else:
                 if disp.get("attachment"):
                     # Our attachment is gone (reboot, someone detached it): start over.
@@ -294,7 +305,7 @@ class Engine:
         except Exception as exc:
             built.close()
             remove_bpffs_tree(self.layout.generation_dir(name, number))
-            raise DatapathError("attaching dispatcher '%s' failed, the running chain is unchanged: %s" % (name, exc))
+            raise DatapathError("attaching dispatcher '%s' failed; the running chain is unchanged: %s" % (name, exc))
         built.close()
 
         disp["generation"] = number

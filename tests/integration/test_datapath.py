@@ -1,0 +1,322 @@
+# Copyright (c) 2026, ebpf.datapath contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The datapath end to end through the modules, on this kernel, with real packets.
+
+Every test builds a lab (two network namespaces joined by a veth pair), installs
+test plugins from bpf/testdata/, puts a dispatcher on one end and sends UDP
+from the other. Counts are read straight from the pinned maps with libbpf, an
+oracle independent of the modules under test.
+
+Attach points: tc ingress and egress on tcx and on clsact, and XDP, all on an
+interface inside a network namespace.
+"""
+
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils.maps import read_pinned
+
+from modrun import run_module
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TESTDATA = os.path.join(ROOT, "bpf", "testdata")
+DROP_PORT = 7777
+OPEN_PORT = 8888
+
+# (attach, tc_backend, side): side "b" = on the receiver's end (ingress), "a" = sender's end (egress)
+ATTACH_POINTS = [
+    pytest.param("tc_ingress", "tcx", "b", id="tcx-ingress"),
+    pytest.param("tc_egress", "tcx", "a", id="tcx-egress"),
+    pytest.param("tc_ingress", "clsact", "b", id="clsact-ingress"),
+    pytest.param("tc_egress", "clsact", "a", id="clsact-egress"),
+    pytest.param("xdp", None, "b", id="xdp"),
+]
+
+
+class Host:
+    """One simulated host: its own bpffs_root and state_dir, and the lab."""
+
+    def __init__(self, lab, bpffs_root, state_dir):
+        self.lab = lab
+        self.common = {"bpffs_root": bpffs_root, "state_dir": state_dir}
+        self.bpffs_root = bpffs_root
+
+    def run(self, module, **args):
+        expect_fail = args.pop("_fail", False)
+        check = args.pop("_check", False)
+        return run_module(module, dict(self.common, **args), check=check, expect_fail=expect_fail)
+
+    def plugin(self, name, src, **args):
+        return self.run("datapath_plugin", name=name, src=os.path.join(TESTDATA, src), **args)
+
+    def counter(self, plugin, mapname="counts", key=0):
+        return read_pinned(os.path.join(self.bpffs_root, "plugins", plugin, "maps", mapname)).get(key, 0)
+
+
+@pytest.fixture
+def host(lab, bpffs_root, state_dir):
+    return Host(lab, bpffs_root, state_dir)
+
+
+def fn(name, attach):
+    """Test plugins have a tc and an XDP flavour of each function."""
+    return name + "_xdp" if attach == "xdp" else name
+
+
+def place(lab, side):
+    return {"interface": lab.if_b if side == "b" else lab.if_a, "netns": lab.ns_b if side == "b" else lab.ns_a}
+
+
+def udp_burst(lab, port, count, family=socket.AF_INET):
+    """Send count datagrams from a to b and return how many b received."""
+    dst = lab.addr6_b if family == socket.AF_INET6 else lab.addr_b
+    with lab.in_ns(lab.ns_b):
+        rx = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        rx.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", port))
+        rx.settimeout(0.3)
+        with lab.in_ns(lab.ns_a):
+            tx = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            for i in range(count):
+                tx.sendto(b"x%05d" % i, (dst, port))
+        finally:
+            tx.close()
+        got = 0
+        deadline = time.monotonic() + 2.0
+        while got < count and time.monotonic() < deadline:
+            try:
+                rx.recv(64)
+                got += 1
+            except socket.timeout:
+                break
+        return got
+    finally:
+        rx.close()
+
+
+def chain_spec(attach, order_twin_after_dropper=True):
+    return [
+        {"plugin": "counter", "function": fn("count", attach),
+         "constraints": [{"anchor": "before", "plugin": "dropper"}]},
+        {"plugin": "dropper", "function": fn("drop_port", attach)},
+        {"plugin": "twin", "function": fn("count", attach),
+         "constraints": [{"order": "AFTER" if order_twin_after_dropper else "BEFORE", "plugin": "dropper"}]},
+        {"plugin": "verdicts", "function": fn("record", attach), "hook": "post"},
+    ]
+
+
+def install_test_plugins(host):
+    for name, src in (("counter", "counter.c"), ("twin", "counter_twin.c"),
+                      ("dropper", "dropper.c"), ("verdicts", "verdicts.c")):
+        host.plugin(name, src)
+
+
+@pytest.mark.parametrize("attach,backend,side", ATTACH_POINTS)
+def test_chain_order_verdicts_and_survival(host, lab, attach, backend, side):
+    install_test_plugins(host)
+    args = dict(name="d1", attach=attach, mode="link", plugins=chain_spec(attach), **place(lab, side))
+    if backend:
+        args["tc_backend"] = backend
+    first = host.run("dispatcher", **args)
+    assert first["changed"] is True
+    assert first["mode"] == "link"
+    assert first["chain"]["pre"] == [["counter", fn("count", attach)], ["dropper", fn("drop_port", attach)],
+                                     ["twin", fn("count", attach)]]
+
+    # Same traffic, counted before and after the dropping plugin.
+    assert udp_burst(lab, DROP_PORT, 10) == 0, "the dropper must drop every packet to its port"
+    assert udp_burst(lab, OPEN_PORT, 5) == 5
+    dropped = host.counter("dropper", "dropped")
+    before, after = host.counter("counter"), host.counter("twin")
+    assert dropped == 10
+    assert before - after == 10, "counter runs before the dropper, twin after: they differ by the drops"
+    # The post hook saw exactly the packets that passed the pre chain, with the pass verdict.
+    pass_verdict = 2 if attach == "xdp" else 0
+    assert host.counter("verdicts", "seen", pass_verdict) == after
+
+    # Rerun: nothing changes, nothing is rebuilt.
+    again = host.run("dispatcher", **args)
+    assert again["changed"] is False
+    assert again["prog_id"] == first["prog_id"]
+
+    # Reorder: twin before the dropper. Counters survive the rebuild.
+    args["plugins"] = chain_spec(attach, order_twin_after_dropper=False)
+    preview = host.run("dispatcher", _check=True, **args)
+    assert preview["changed"] is True
+    assert "twin" in preview["diff"]["after"]
+    assert host.run("dispatcher", **dict(args, _check=True))["generation"] == 2  # still not applied
+    swapped = host.run("dispatcher", **args)
+    assert swapped["changed"] is True and swapped["generation"] == 2
+    assert swapped["chain"]["pre"][0][0] in ("counter", "twin") and swapped["chain"]["pre"][2][0] == "dropper"
+    assert host.counter("counter") >= before and host.counter("twin") >= after
+    c0, t0 = host.counter("counter"), host.counter("twin")
+    assert udp_burst(lab, DROP_PORT, 7) == 0
+    assert host.counter("counter") - c0 == host.counter("twin") - t0, "both now count before the dropper"
+
+    # Removal leaves nothing of ours.
+    removed = host.run("dispatcher", name="d1", state="absent")
+    assert removed["changed"] is True
+    assert udp_burst(lab, DROP_PORT, 3) == 3, "without the dispatcher nothing drops"
+    assert not os.path.exists(os.path.join(host.bpffs_root, "dispatchers"))
+    assert host.run("dispatcher", name="d1", state="absent")["changed"] is False
+
+
+def test_check_mode_and_diff_touch_nothing(host, lab):
+    install_test_plugins(host)
+    args = dict(name="d2", attach="tc_ingress", mode="link", plugins=chain_spec("tc_ingress"), **place(lab, "b"))
+    preview = host.run("dispatcher", _check=True, **args)
+    assert preview["changed"] is True
+    assert "counter.count -> dropper.drop_port -> twin.count" in preview["diff"]["after"]
+    assert not os.path.exists(os.path.join(host.bpffs_root, "dispatchers")), "check mode pinned something"
+    assert udp_burst(lab, DROP_PORT, 3) == 3, "check mode attached something"
+    applied = host.run("dispatcher", **args)
+    assert applied["changed"] is True
+    assert host.run("dispatcher", _check=True, **args)["changed"] is False
+    assert host.run("dispatcher", **args)["changed"] is False
+
+
+def test_per_hook_tasks_reach_the_same_chain(host, lab):
+    install_test_plugins(host)
+    base = dict(name="d3", attach="tc_ingress", mode="link", **place(lab, "b"))
+    host.run("dispatcher", **base)
+    for entry in chain_spec("tc_ingress"):
+        result = host.run("datapath_hook", dispatcher="d3", **entry)
+        assert result["changed"] is True
+    again = host.run("datapath_hook", dispatcher="d3", **chain_spec("tc_ingress")[1])
+    assert again["changed"] is False
+    bulk = host.run("dispatcher", plugins=chain_spec("tc_ingress"), **base)
+    assert bulk["changed"] is False, "bulk form and per-hook tasks must give the same end state"
+    assert udp_burst(lab, DROP_PORT, 4) == 0
+    assert host.counter("counter") - host.counter("twin") == 4
+    removed = host.run("datapath_hook", dispatcher="d3", plugin="dropper", function="drop_port", state="absent")
+    assert removed["changed"] is True
+    assert udp_burst(lab, DROP_PORT, 4) == 4
+
+
+def _running_prog(host, name):
+    info = host.run("datapath_info", dispatcher=name)
+    (disp,) = info["dispatchers"]
+    assert disp["attached"] is True
+    return disp["prog_id"]
+
+
+FAILURES = [
+    pytest.param("cycle", id="cycle"),
+    pytest.param("unknown_plugin", id="unknown-plugin"),
+    pytest.param("unknown_function", id="unknown-function"),
+    pytest.param("wrong_signature", id="wrong-signature"),
+    pytest.param("verifier", id="verifier-refuses"),
+    pytest.param("compile", id="compile-error"),
+    pytest.param("bad_name", id="bad-name"),
+    pytest.param("missing_interface", id="missing-interface"),
+    pytest.param("missing_netns", id="missing-netns"),
+    pytest.param("freplace_here", id="freplace-refused"),
+]
+
+
+@pytest.mark.parametrize("case", FAILURES)
+def test_failures_leave_the_running_chain(host, lab, case):
+    install_test_plugins(host)
+    good = dict(name="d4", attach="tc_ingress", mode="link", plugins=chain_spec("tc_ingress"), **place(lab, "b"))
+    host.run("dispatcher", **good)
+    prog = _running_prog(host, "d4")
+    pins_before = sorted(_walk(host.bpffs_root))
+
+    def bad_chain(extra):
+        return dict(good, plugins=chain_spec("tc_ingress") + [extra])
+
+    if case == "cycle":
+        plugins = chain_spec("tc_ingress")
+        plugins[1]["constraints"] = [{"anchor": "before", "plugin": "counter"}]
+        res = host.run("dispatcher", _fail=True, **dict(good, plugins=plugins))
+        assert "dependency cycle: counter -> dropper -> counter" in res["msg"] or \
+            "dependency cycle: dropper -> counter -> dropper" in res["msg"]
+    elif case == "unknown_plugin":
+        res = host.run("dispatcher", _fail=True, **bad_chain({"plugin": "nosuch", "function": "count"}))
+        assert "unknown plugin 'nosuch'" in res["msg"]
+    elif case == "unknown_function":
+        res = host.run("dispatcher", _fail=True, **bad_chain({"plugin": "twin", "function": "nosuch"}))
+        assert "has no global function 'nosuch'" in res["msg"]
+    elif case == "wrong_signature":
+        host.plugin("wrongsig", "wrongsig.c")
+        res = host.run("dispatcher", _fail=True, **bad_chain({"plugin": "wrongsig", "function": "two_ints"}))
+        assert "signature" in res["msg"] and "struct __sk_buff *" in res["msg"]
+    elif case == "verifier":
+        host.plugin("unsafe", "unsafe.c")
+        res = host.run("dispatcher", _fail=True, **bad_chain({"plugin": "unsafe", "function": "peek"}))
+        assert "refused" in res["msg"]
+        assert "invalid access to packet" in res["msg"] or "invalid access to packet" in res.get("log", "")
+    elif case == "compile":
+        res = host.run("datapath_plugin", _fail=True, name="broken", src=os.path.join(TESTDATA, "broken.c"))
+        assert "broken.c:7:" in res["msg"] and "error" in res["msg"]
+    elif case == "bad_name":
+        res = host.run("dispatcher", _fail=True, **dict(good, name="../etc"))
+        assert "invalid" in res["msg"]
+        res = host.run("datapath_plugin", _fail=True, name="a/b", src=os.path.join(TESTDATA, "counter.c"))
+        assert "invalid" in res["msg"]
+    elif case == "missing_interface":
+        res = host.run("dispatcher", _fail=True, **dict(good, name="d5", interface="nosuch0"))
+        assert "nosuch0" in res["msg"]
+    elif case == "missing_netns":
+        res = host.run("dispatcher", _fail=True, **dict(good, name="d5", netns="dpt-nosuch-ns"))
+        assert "dpt-nosuch-ns" in res["msg"]
+    elif case == "freplace_here":
+        res = host.run("dispatcher", _fail=True, **dict(good, mode="freplace"))
+        assert "refuses" in res["msg"] and "link" in res["msg"]
+
+    # The running chain is untouched and still does its job; nothing leaked.
+    assert _running_prog(host, "d4") == prog
+    assert sorted(_walk(host.bpffs_root)) == pins_before
+    assert udp_burst(lab, DROP_PORT, 5) == 0
+    assert udp_burst(lab, OPEN_PORT, 5) == 5
+
+
+def test_plugin_removal_refused_while_hooked(host, lab):
+    install_test_plugins(host)
+    host.run("dispatcher", name="d6", attach="tc_ingress", mode="link", plugins=chain_spec("tc_ingress"),
+             **place(lab, "b"))
+    res = host.run("datapath_plugin", _fail=True, name="dropper", state="absent")
+    assert "still hooked" in res["msg"] and "d6" in res["msg"]
+    assert udp_burst(lab, DROP_PORT, 3) == 0
+    forced = host.run("datapath_plugin", name="dropper", state="absent", force=True)
+    assert forced["changed"] is True and forced["rebuilt"] == ["d6"]
+    assert udp_burst(lab, DROP_PORT, 3) == 3
+    assert not os.path.exists(os.path.join(host.bpffs_root, "plugins", "dropper"))
+    host.run("dispatcher", name="d6", state="absent")
+    for name in ("counter", "twin", "verdicts"):
+        assert host.run("datapath_plugin", name=name, state="absent")["changed"] is True
+    assert list(_walk(host.bpffs_root)) == []
+
+
+def test_auto_mode_picks_link_here(host, lab):
+    install_test_plugins(host)
+    res = host.run("dispatcher", name="d7", attach="tc_ingress", mode="auto",
+                   plugins=chain_spec("tc_ingress")[:1], **place(lab, "b"))
+    assert res["mode"] == "link"
+    info = host.run("datapath_info", dispatcher="d7")
+    assert info["dispatchers"][0]["mode_effective"] == "link"
+
+
+def test_sixty_four_plugins_at_one_hook(host, lab, tmp_path):
+    """A chain of 64 plugins (one source installed under 64 names) loads and runs."""
+    names = ["p%02d" % i for i in range(64)]
+    for name in names:
+        host.plugin(name, "counter.c")
+    plugins = [{"plugin": n, "function": "count"} for n in names]
+    res = host.run("dispatcher", name="d64", attach="tc_ingress", mode="link", plugins=plugins, **place(lab, "b"))
+    assert [p for p, _ in res["chain"]["pre"]] == names
+    assert udp_burst(lab, OPEN_PORT, 6) == 6
+    counts = [host.counter(n) for n in names]
+    assert min(counts) >= 6 and len(set(counts)) == 1, counts
+
+
+def _walk(root):
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            yield os.path.relpath(os.path.join(dirpath, f), root)

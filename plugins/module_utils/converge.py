@@ -137,6 +137,16 @@ class Engine:
                     if entry.startswith(("gen-", "link-")) and entry not in kept:
                         remove_bpffs_tree(os.path.join(root, name, entry))
 
+    def _tidy(self):
+        """Remove the directories we made in bpffs once nothing is pinned below them."""
+        root = self.layout.bpffs_root
+        for sub in ("plugins", "dispatchers"):
+            remove_empty_dirs(os.path.join(root, sub), root)
+        try:
+            os.rmdir(root)
+        except OSError:
+            pass  # not empty, or already gone
+
     # ---------------------------------------------------------------- plugins
     def ensure_plugin(self, name, src=None, obj=None, sha256=None, cflags=(), include_dirs=()):
         """Returns (changed, record)."""
@@ -186,6 +196,7 @@ class Engine:
         self.registry.plugins.pop(name, None)
         self.save()
         plugin_store.remove(self.layout, name)
+        self._tidy()
         return True
 
     # ------------------------------------------------------------ dispatchers
@@ -406,9 +417,9 @@ class Engine:
         if disp.get("attachment"):
             attach_mod.detach(attach_point(disp), disp["attachment"])
         remove_bpffs_tree(self.layout.dispatcher_dir(name))
-        remove_empty_dirs(os.path.join(self.layout.bpffs_root, "dispatchers"), self.layout.bpffs_root)
         del self.registry.dispatchers[name]
         self.save()
+        self._tidy()
         return {"changed": True, "before": before, "after": ""}
 
     # ----------------------------------------------------------------- hooks

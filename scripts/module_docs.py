@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright (c) 2026, ebpf.datapath contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Write docs/modules/<module>.md from each module's DOCUMENTATION, EXAMPLES and RETURN.
@@ -35,7 +35,12 @@ _MARKUP = [
 def strings_of(path, names):
     tree = ast.parse(open(path, encoding="utf-8").read())
     found = {}
+    # A doc fragment keeps its strings in the body of class ModuleDocFragment.
+    nodes = list(tree.body)
     for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            nodes.extend(node.body)
+    for node in nodes:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             if node.targets[0].id in names and isinstance(node.value, ast.Constant):
                 found[node.targets[0].id] = node.value.value
@@ -97,8 +102,8 @@ def render(module_file):
         text(doc.get("short_description", "")),
         "",
     ]
-    lines += ["- " + text(d) for d in (doc["description"] if isinstance(doc["description"], list)
-                                      else [doc["description"]])]
+    descriptions = doc["description"] if isinstance(doc["description"], list) else [doc["description"]]
+    lines += ["- " + text(d) for d in descriptions]
     lines += ["", "## Options", "", "| option | type | | description |", "| --- | --- | --- | --- |"]
     lines += option_rows(options)
     if doc.get("notes"):

@@ -64,7 +64,8 @@ def known_errors():
     from ansible_collections.ebpf.datapath.plugins.module_utils.state import StateError
     from ansible_collections.ebpf.datapath.plugins.module_utils.naming import InvalidName
     from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import BpfError
-    errors = [DatapathError, StateError, InvalidName, BpfError]
+    from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import ToolchainError
+    errors = [DatapathError, StateError, InvalidName, BpfError, ToolchainError]
     try:
         from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachError
         errors.append(AttachError)

@@ -50,8 +50,8 @@ options:
     default: pre
   constraints:
     description:
-      - Ordering constraints relative to other plugins at the same hook, as C({anchor: before|after, plugin: NAME}) or
-        Cilium's C({order: BEFORE|AFTER, plugin: NAME}).
+      - "Ordering constraints relative to other plugins at the same hook, as C({anchor: before|after, plugin: NAME}) or
+        Cilium's C({order: BEFORE|AFTER, plugin: NAME})."
       - A constraint on a plugin that is not hooked there is ignored with a warning, unless the dispatcher sets
         C(strict_constraints).
     type: list

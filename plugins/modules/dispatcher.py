@@ -117,8 +117,8 @@ options:
         default: pre
       constraints:
         description:
-          - Ordering constraints, as C({anchor: before|after, plugin: NAME}) or Cilium's C({order: BEFORE|AFTER,
-            plugin: NAME}). A constraint on a plugin that is not hooked here is ignored with a warning.
+          - "Ordering constraints, as C({anchor: before|after, plugin: NAME}) or Cilium's C({order: BEFORE|AFTER,
+            plugin: NAME}). A constraint on a plugin that is not hooked here is ignored with a warning."
         type: list
         elements: dict
         default: []

@@ -43,7 +43,7 @@ def test_documentation_matches_argument_spec():
 
 def _doc(path):
     tree = ast.parse(open(path, encoding="utf-8").read())
-    for node in tree.body:
+    for node in ast.walk(tree):  # a doc fragment keeps it inside its class
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "DOCUMENTATION":
             return node.value.value
     raise AssertionError("no DOCUMENTATION in %s" % path)

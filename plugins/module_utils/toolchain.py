@@ -1,0 +1,582 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, ebpf.datapath contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Find clang and compile BPF C with it, behind a content-addressed cache.
+
+Every compile runs clang with an argv list (never a shell)::
+
+    clang -target bpf -g -O2 -mcpu=v3 -I<arch include dir> -I<include_dirs...>
+          -I<collection bpf/include> -D<k>=<v>... <cflags...> -c <src> -o <out>
+
+``-mcpu=v3``: the BPF ISA v3 adds 32-bit jumps and ALU32 subregisters. Every
+kernel >= 5.1 accepts it (Debian 12's 6.1, current kernels), the code is smaller
+and the verifier tracks 32-bit bounds better. clang before 20 defaults to v1, so
+we say it explicitly to get the same code from every clang we accept. A later
+``-mcpu=`` in ``cflags`` wins (clang takes the last one) for older kernels.
+
+The arch include dir (``/usr/include/x86_64-linux-gnu`` on Debian/amd64) is
+needed because ``-target bpf`` drops the host's multiarch search path, and
+``<linux/types.h>`` includes ``<asm/types.h>`` which lives there.
+
+Cache (``cache_dir``)::
+
+    objects/<recipe>/<key>.o      the object
+    objects/<recipe>/<key>.json   manifest: headers with their sha256, object sha256, warnings
+    src/<sha256 of text>/<name>   sources written by compile_source_text()
+
+``recipe`` = sha256(clang's --version banner, argv without the compiler path
+and output, source bytes). ``key`` = sha256(recipe, every header the source
+included with its sha256) -- the header list comes from clang's own dependency
+output (``-MD -MF``) on the compile that filled the entry. A lookup re-hashes
+the headers a manifest lists; any change is a miss. Objects and manifests are
+written to a temp file and renamed, object first, so a manifest that exists
+always names a complete object, even with several processes compiling at once.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import collections
+import errno
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+from ansible_collections.ebpf.datapath.plugins.module_utils.naming import InvalidName, check_name
+
+# Newest first. A plain "clang" is ranked by the version it reports.
+CLANG_CANDIDATES = ("clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14", "clang")
+MIN_CLANG_MAJOR = 14
+INSTALL_HINT = "apt-get install clang-19"
+
+BASE_CFLAGS = ("-target", "bpf", "-g", "-O2", "-mcpu=v3")
+COMPILE_TIMEOUT = 120.0
+PROBE_TIMEOUT = 30.0
+
+# The collection's own plugin headers, relative to this file in the collection
+# tree. Absent when this file runs from an AnsiballZ zip: callers then pass
+# include_dirs explicitly.
+COLLECTION_INCLUDE = os.path.realpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bpf", "include"))
+
+# Options that would change what clang produces or where: they belong to us.
+_RESERVED_CFLAGS = ("-o", "-c", "-E", "-S", "-M", "-target", "--target", "-emit-llvm", "-x")
+
+_MACHINE_TRIPLETS = {
+    "x86_64": "x86_64-linux-gnu",
+    "amd64": "x86_64-linux-gnu",
+    "aarch64": "aarch64-linux-gnu",
+    "arm64": "aarch64-linux-gnu",
+    "armv7l": "arm-linux-gnueabihf",
+    "armv6l": "arm-linux-gnueabihf",
+    "i386": "i386-linux-gnu",
+    "i686": "i386-linux-gnu",
+    "ppc64le": "powerpc64le-linux-gnu",
+    "s390x": "s390x-linux-gnu",
+    "riscv64": "riscv64-linux-gnu",
+    "mips64": "mips64el-linux-gnuabi64",
+    "loongarch64": "loongarch64-linux-gnu",
+}
+
+_VERSION_RE = re.compile(r"clang version (\d+)\.(\d+)(?:\.(\d+))?")
+_DEFINE_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
+_STALE_TMP_SECONDS = 3600
+
+ClangInfo = collections.namedtuple("ClangInfo", ["path", "version", "major", "banner"])
+ClangInfo.__doc__ = """A usable clang: path, version ("19.1.7"), major (19) and the
+first line of ``--version`` (part of every cache key)."""
+
+CompileResult = collections.namedtuple(
+    "CompileResult", ["object_path", "sha256", "cached", "argv", "warnings"])
+CompileResult.__new__.__defaults__ = ("",)
+CompileResult.__doc__ = """object_path, its sha256, whether it came from the cache,
+the argv that builds it (with ``-o object_path``) and clang's warnings."""
+
+
+class ToolchainError(Exception):
+    """No usable compiler, or a compile could not be run; the message says what to do."""
+
+
+class CompileError(ToolchainError):
+    """clang refused the source. ``diagnostics`` is clang's stderr verbatim
+    (``file.c:LINE:COL: error: ...``), ``argv`` the command that was run."""
+
+    def __init__(self, diagnostics, argv):
+        super(CompileError, self).__init__(diagnostics)
+        self.diagnostics = diagnostics
+        self.argv = list(argv)
+
+    def __str__(self):
+        return self.diagnostics
+
+
+# ---------------------------------------------------------------------------
+# finding clang
+
+_probe_cache = {}
+
+
+def _run_probe(argv, stdin_text=None):
+    try:
+        proc = subprocess.run(argv, input=stdin_text, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              universal_newlines=True, timeout=PROBE_TIMEOUT, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, str(exc)
+    return proc, None
+
+
+def probe_clang(path):
+    """Return ClangInfo for the clang at ``path`` (a path or a name on PATH), or
+    raise ToolchainError saying why it cannot build BPF objects."""
+    resolved = path if os.sep in path else shutil.which(path)
+    if not resolved or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
+        raise ToolchainError("clang '%s' was not found or is not executable; install clang (%s) "
+                             "or name a working clang" % (path, INSTALL_HINT))
+    resolved = os.path.abspath(resolved)
+    try:
+        st = os.stat(resolved)
+        cache_key = (resolved, st.st_mtime_ns, st.st_size)
+    except OSError:
+        cache_key = (resolved,)
+    cached = _probe_cache.get(cache_key)
+    if cached is not None:
+        if isinstance(cached, ToolchainError):
+            raise cached
+        return cached
+    try:
+        info = _probe_uncached(resolved)
+    except ToolchainError as exc:
+        _probe_cache[cache_key] = exc
+        raise
+    _probe_cache[cache_key] = info
+    return info
+
+
+def _probe_uncached(path):
+    proc, err = _run_probe([path, "--version"])
+    if proc is None or proc.returncode != 0:
+        raise ToolchainError("clang '%s' does not run (%s); install clang (%s)"
+                             % (path, err or (proc.stderr.strip() or "exit %d" % proc.returncode), INSTALL_HINT))
+    banner = proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else ""
+    match = _VERSION_RE.search(proc.stdout)
+    if not match:
+        raise ToolchainError("'%s' does not look like clang (--version said %r); install clang (%s)"
+                             % (path, banner, INSTALL_HINT))
+    major = int(match.group(1))
+    version = "%s.%s.%s" % (match.group(1), match.group(2), match.group(3) or "0")
+    if major < MIN_CLANG_MAJOR:
+        raise ToolchainError("clang '%s' is version %s; BPF objects need clang >= %d (%s)"
+                             % (path, version, MIN_CLANG_MAJOR, INSTALL_HINT))
+    if not _supports_bpf(path):
+        raise ToolchainError("clang '%s' (%s) was built without the BPF target; install a clang "
+                             "with it (%s)" % (path, version, INSTALL_HINT))
+    return ClangInfo(path, version, major, banner)
+
+
+def _supports_bpf(path):
+    proc, _ = _run_probe([path, "-print-targets"])
+    if proc is not None and proc.returncode == 0:
+        return any(line.split()[:1] == ["bpf"] for line in proc.stdout.splitlines())
+    # Fall back to a trivial compile when -print-targets is not understood.
+    proc, _ = _run_probe([path, "-target", "bpf", "-x", "c", "-c", "-", "-o", os.devnull],
+                         stdin_text="int dp_probe;\n")
+    return proc is not None and proc.returncode == 0
+
+
+def find_clang(preferred=None):
+    """The newest usable clang: ``preferred`` (a path or name) when it works,
+    else the newest of clang-19 ... clang-14 and clang on PATH.
+
+    Raises ToolchainError naming what to install when none is usable.
+    """
+    problems = []
+    if preferred:
+        try:
+            return probe_clang(preferred)
+        except ToolchainError as exc:
+            problems.append(str(exc))
+    found = []
+    seen = set()
+    for name in CLANG_CANDIDATES:
+        path = shutil.which(name)
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        if real in seen:
+            continue
+        seen.add(real)
+        try:
+            info = probe_clang(path)
+        except ToolchainError as exc:
+            problems.append(str(exc))
+            continue
+        found.append(info)
+    if found:
+        # Newest first; the candidate order breaks ties (versioned names first).
+        found.sort(key=lambda i: tuple(int(p) for p in i.version.split(".")), reverse=True)
+        return found[0]
+    raise ToolchainError(
+        "no usable clang found (looked for %s on PATH=%s)%s; install one: %s"
+        % (", ".join(CLANG_CANDIDATES), os.environ.get("PATH", ""),
+           (": " + "; ".join(problems)) if problems else "", INSTALL_HINT))
+
+
+_arch_include_cache = []
+
+
+def arch_include_dir():
+    """The multiarch include dir holding <asm/...> (``/usr/include/<triplet>``),
+    or None where the distribution keeps asm/ directly in /usr/include."""
+    if _arch_include_cache:
+        return _arch_include_cache[0]
+    triplet = None
+    for argv in (["gcc", "-print-multiarch"], ["dpkg-architecture", "-qDEB_HOST_MULTIARCH"]):
+        proc, _ = _run_probe(argv)
+        if proc is not None and proc.returncode == 0 and proc.stdout.strip():
+            triplet = proc.stdout.strip().splitlines()[0].strip()
+            break
+    if not triplet:
+        triplet = _MACHINE_TRIPLETS.get(platform.machine().lower())
+    result = None
+    if triplet and os.path.isdir(os.path.join("/usr/include", triplet)):
+        result = os.path.join("/usr/include", triplet)
+    _arch_include_cache.append(result)
+    return result
+
+
+# ---------------------------------------------------------------------------
+# helpers
+
+def _sha256_bytes(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _makedirs(path):
+    try:
+        os.makedirs(path, 0o700)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST or not os.path.isdir(path):
+            raise
+
+
+def _atomic_write(path, data):
+    """Readers see the old file, the new one, or none -- never part of one."""
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        _unlink_quiet(tmp)
+        raise
+
+
+def _unlink_quiet(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def parse_depfile(text):
+    """Prerequisites of a make-style dependency file as clang writes it
+    (``out.o: a.c b.h \\`` continuation lines, ``\\ `` for a space in a name)."""
+    text = text.replace("\\\r\n", " ").replace("\\\n", " ")
+    tokens = []
+    current = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and i + 1 < len(text) and text[i + 1] in " #":
+            current.append(text[i + 1])
+            i += 2
+            continue
+        if char == "$" and text[i + 1:i + 2] == "$":
+            current.append("$")
+            i += 2
+            continue
+        if char.isspace():
+            if current:
+                tokens.append("".join(current))
+                current = []
+        else:
+            current.append(char)
+        i += 1
+    if current:
+        tokens.append("".join(current))
+    # Drop the target: everything up to the token that ends with ':'.
+    for index, token in enumerate(tokens):
+        if token.endswith(":"):
+            return tokens[index + 1:]
+    return tokens
+
+
+def _check_cflags(cflags):
+    if isinstance(cflags, (str, bytes)):
+        raise ToolchainError("cflags must be a list of arguments, not the string %r" % (cflags,))
+    out = []
+    for flag in cflags:
+        if not isinstance(flag, str) or "\0" in flag:
+            raise ToolchainError("cflag %r is not a string" % (flag,))
+        for reserved in _RESERVED_CFLAGS:
+            if flag == reserved or (reserved in ("-M", "--target") and flag.startswith(reserved)):
+                raise ToolchainError("cflag %r is not allowed: the toolchain sets the target, the "
+                                     "output and the dependency files itself" % flag)
+        out.append(flag)
+    return out
+
+
+def _define_args(defines):
+    args = []
+    for key in sorted(defines or {}):
+        if not isinstance(key, str) or not _DEFINE_RE.match(key):
+            raise ToolchainError("define %r is not a C identifier" % (key,))
+        value = defines[key]
+        args.append("-D%s" % key if value is None else "-D%s=%s" % (key, value))
+    return args
+
+
+# ---------------------------------------------------------------------------
+# the toolchain
+
+class Toolchain:
+    """clang plus a compile cache under ``cache_dir``.
+
+    ``clang``: a path or name to use exactly (ToolchainError when it does not
+    work); None picks the newest usable clang (find_clang()).
+    ``clang_runs`` counts the compiles this instance handed to clang.
+    """
+
+    def __init__(self, cache_dir, clang=None, timeout=COMPILE_TIMEOUT):
+        self.cache_dir = os.path.abspath(cache_dir)
+        self.clang = probe_clang(clang) if clang else find_clang()
+        self.timeout = timeout
+        self.clang_runs = 0
+
+    # -- argv --------------------------------------------------------------
+
+    def _common_args(self, cflags, include_dirs, defines):
+        args = list(BASE_CFLAGS)
+        arch = arch_include_dir()
+        if arch:
+            args.append("-I" + arch)
+        for inc in include_dirs:
+            args.append("-I" + os.path.abspath(inc))
+        if os.path.isdir(COLLECTION_INCLUDE):
+            args.append("-I" + COLLECTION_INCLUDE)
+        args.extend(_define_args(defines))
+        args.extend(_check_cflags(cflags))
+        return args
+
+    # -- cache -------------------------------------------------------------
+
+    def _recipe(self, key_args, source):
+        material = json.dumps([self.clang.banner, key_args], separators=(",", ":")).encode("utf-8")
+        return _sha256_bytes(material + b"\0" + source)
+
+    @staticmethod
+    def _key(recipe, header_hashes):
+        material = json.dumps([recipe, sorted(header_hashes.items())], separators=(",", ":"))
+        return _sha256_bytes(material.encode("utf-8"))
+
+    def _lookup(self, recipe_dir, recipe):
+        """(object path, manifest) of an entry whose headers are unchanged, or None."""
+        try:
+            names = [n for n in os.listdir(recipe_dir) if n.endswith(".json") and not n.startswith(".")]
+        except OSError:
+            return None
+        manifests = []
+        for name in names:
+            path = os.path.join(recipe_dir, name)
+            try:
+                manifests.append((os.stat(path).st_mtime, path))
+            except OSError:
+                continue
+        hashes = {}
+        for _, path in sorted(manifests, reverse=True):  # newest entry first
+            try:
+                with open(path, "rb") as handle:
+                    manifest = json.loads(handle.read().decode("utf-8"))
+                headers = dict(manifest["headers"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            current = {}
+            for header in headers:
+                if header not in hashes:
+                    try:
+                        hashes[header] = _sha256_file(header)
+                    except OSError:
+                        hashes[header] = None
+                current[header] = hashes[header]
+            if current != headers:
+                continue
+            key = self._key(recipe, headers)
+            if os.path.basename(path) != key + ".json":
+                continue
+            obj = os.path.join(recipe_dir, key + ".o")
+            try:
+                if _sha256_file(obj) != manifest.get("sha256"):
+                    continue  # damaged entry: rebuild it
+            except OSError:
+                continue
+            return obj, manifest
+        return None
+
+    @staticmethod
+    def _sweep_stale(recipe_dir):
+        """Temp files of a compile killed mid-way."""
+        now = time.time()
+        try:
+            names = os.listdir(recipe_dir)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith(".tmp-"):
+                path = os.path.join(recipe_dir, name)
+                try:
+                    if now - os.stat(path).st_mtime > _STALE_TMP_SECONDS:
+                        os.unlink(path)
+                except OSError:
+                    pass
+
+    # -- compile -----------------------------------------------------------
+
+    def compile(self, src_path, cflags=(), include_dirs=(), defines=None, out_path=None):
+        """Compile one BPF C file; return CompileResult.
+
+        With ``out_path`` the object is copied there (atomically); without,
+        ``object_path`` is the cache entry itself, which callers must not modify.
+        Raises CompileError with clang's diagnostics when the source is refused.
+        """
+        src = os.path.abspath(src_path)
+        try:
+            with open(src, "rb") as handle:
+                source = handle.read()
+        except (IOError, OSError) as exc:
+            raise ToolchainError("cannot read BPF source %s: %s" % (src, exc.strerror or exc))
+        common = self._common_args(cflags, include_dirs, defines)
+        key_args = common + ["-c", src]
+        recipe = self._recipe(key_args, source)
+        recipe_dir = os.path.join(self.cache_dir, "objects", recipe)
+
+        hit = self._lookup(recipe_dir, recipe)
+        if hit is not None:
+            obj, manifest = hit
+            final = self._deliver(obj, out_path)
+            return CompileResult(final, manifest["sha256"], True,
+                                 [self.clang.path] + key_args + ["-o", final], manifest.get("warnings", ""))
+
+        _makedirs(recipe_dir)
+        self._sweep_stale(recipe_dir)
+        fd, obj_tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".o", dir=recipe_dir)
+        os.close(fd)
+        dep_tmp = obj_tmp[:-2] + ".d"
+        argv = [self.clang.path] + common + ["-MD", "-MF", dep_tmp, "-c", src, "-o", obj_tmp]
+        shown = [self.clang.path] + key_args + ["-o", out_path or "<cache>"]
+        try:
+            self.clang_runs += 1
+            try:
+                # cwd = the source's directory: it is recorded in the debug info,
+                # and fixing it makes the object a function of the cache key.
+                proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, cwd=os.path.dirname(src),
+                                      timeout=self.timeout, check=False)
+            except subprocess.TimeoutExpired:
+                raise CompileError("%s: clang did not finish within %d s; the source may expand to "
+                                   "something huge (macros, unrolled loops)" % (src, self.timeout), shown)
+            except OSError as exc:
+                raise ToolchainError("cannot run clang %s: %s; install clang (%s)"
+                                     % (self.clang.path, exc, INSTALL_HINT))
+            stderr = proc.stderr.decode("utf-8", "replace")
+            if proc.returncode != 0:
+                raise CompileError(stderr or "clang exited with status %d and no message" % proc.returncode,
+                                   shown)
+            try:
+                with open(dep_tmp, "r") as handle:
+                    deps = parse_depfile(handle.read())
+            except (IOError, OSError) as exc:
+                raise ToolchainError("clang wrote no dependency file %s: %s" % (dep_tmp, exc))
+            headers = {}
+            for dep in deps:
+                path = os.path.normpath(os.path.join(os.path.dirname(src), dep))
+                if path == src:
+                    continue
+                try:
+                    headers[path] = _sha256_file(path)
+                except (IOError, OSError):
+                    headers[path] = None  # gone already; a lookup requires it still gone
+            key = self._key(recipe, headers)
+            obj = os.path.join(recipe_dir, key + ".o")
+            with open(obj_tmp, "rb") as handle:
+                os.fsync(handle.fileno())
+            digest = _sha256_file(obj_tmp)
+            os.chmod(obj_tmp, 0o600)
+            os.replace(obj_tmp, obj)  # object first: a manifest always names a whole object
+            manifest = {"sha256": digest, "headers": sorted(headers.items()), "warnings": stderr,
+                        "clang": self.clang.banner, "argv": key_args, "created": int(time.time())}
+            _atomic_write(os.path.join(recipe_dir, key + ".json"),
+                          json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"))
+        finally:
+            _unlink_quiet(obj_tmp)
+            _unlink_quiet(dep_tmp)
+        final = self._deliver(obj, out_path)
+        return CompileResult(final, digest, False, [self.clang.path] + key_args + ["-o", final], stderr)
+
+    @staticmethod
+    def _deliver(obj, out_path):
+        if not out_path:
+            return obj
+        out_path = os.path.abspath(out_path)
+        directory = os.path.dirname(out_path)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".o", dir=directory)
+        os.close(fd)
+        try:
+            shutil.copyfile(obj, tmp)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, out_path)
+        except BaseException:
+            _unlink_quiet(tmp)
+            raise
+        return out_path
+
+    def compile_source_text(self, text, name, cflags=(), include_dirs=(), defines=None, out_path=None):
+        """Compile generated C: written to ``<cache_dir>/src/<sha256>/<name>``
+        (``.c`` added when missing) so diagnostics name it and an unchanged text
+        is an unchanged path, hence a cache hit."""
+        try:
+            check_name(name, "path component")
+        except InvalidName as exc:
+            raise ToolchainError("source name: %s" % exc)
+        if not name.endswith(".c"):
+            name += ".c"
+        data = text.encode("utf-8") if not isinstance(text, bytes) else text
+        directory = os.path.join(self.cache_dir, "src", _sha256_bytes(data))
+        path = os.path.join(directory, name)
+        _makedirs(directory)
+        try:
+            with open(path, "rb") as handle:
+                current = handle.read()
+        except (IOError, OSError):
+            current = None
+        if current != data:
+            _atomic_write(path, data)
+        return self.compile(path, cflags=cflags, include_dirs=include_dirs, defines=defines, out_path=out_path)

@@ -1,0 +1,423 @@
+# Copyright (c) 2026, ebpf.datapath contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""toolchain.py with the real clang: argv, cache hits and misses, diagnostics.
+
+"clang did not run" is proven by counting, twice over: ``clang_runs`` on the
+instance, and a log written by a wrapper script that stands in for clang (it
+appends its argv to a file and execs the real clang-19), which also sees the
+compiles of other Toolchain instances and of other processes.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, "build")
+if BUILD not in sys.path:  # tests/conftest.py does this too once it exists
+    sys.path.insert(0, BUILD)
+
+from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf  # noqa: E402
+from ansible_collections.ebpf.datapath.plugins.module_utils import toolchain as tc  # noqa: E402
+from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import (  # noqa: E402
+    CompileError, Toolchain, ToolchainError, find_clang, parse_depfile)
+
+REAL_CLANG = find_clang().path
+
+PROGRAM = textwrap.dedent("""\
+    #include <linux/bpf.h>
+    #include <bpf/bpf_helpers.h>
+    #include "knobs.h"
+
+    #ifndef VERDICT
+    #define VERDICT 0
+    #endif
+
+    SEC("tc")
+    int count_and_pass(struct __sk_buff *skb)
+    {
+        return VERDICT + KNOB;
+    }
+
+    char LICENSE[] SEC("license") = "GPL";
+    """)
+
+
+def child_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = BUILD + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A plugin source with a local header, and an empty cache dir."""
+    src_dir = tmp_path / "plugin"
+    src_dir.mkdir()
+    (src_dir / "knobs.h").write_text("#define KNOB 0\n")
+    src = src_dir / "prog.c"
+    src.write_text(PROGRAM)
+    return {"src": str(src), "header": src_dir / "knobs.h", "cache": str(tmp_path / "cache"), "tmp": tmp_path}
+
+
+def make_wrapper(tmp_path, sleep_on_compile=0.0):
+    """An executable 'clang' that logs every argv (one JSON line) and execs clang-19."""
+    log = tmp_path / "clang-calls.log"
+    wrapper = tmp_path / "clang-wrapper"
+    wrapper.write_text(textwrap.dedent("""\
+        #!{python}
+        import json, os, sys, time
+        with open({log!r}, "a") as handle:
+            handle.write(json.dumps(sys.argv[1:]) + "\\n")
+        if "-c" in sys.argv and {sleep!r}:
+            time.sleep({sleep!r})
+        os.execv({clang!r}, [{clang!r}] + sys.argv[1:])
+        """).format(python=sys.executable, log=str(log), clang=REAL_CLANG, sleep=sleep_on_compile))
+    wrapper.chmod(0o755)
+    return str(wrapper), log
+
+
+def compiles_logged(log):
+    """How many times the wrapper was asked to compile (probes like --version excluded)."""
+    if not log.exists():
+        return 0
+    return sum(1 for line in log.read_text().splitlines() if "-c" in json.loads(line))
+
+
+def program_names(path):
+    with libbpf.BpfObject.open_file(path) as obj:
+        return sorted(p.name for p in obj.programs())
+
+
+def cache_objects(cache):
+    found = []
+    for dirpath, _, files in os.walk(cache):
+        found.extend(os.path.join(dirpath, f) for f in files if f.endswith(".o"))
+    return found
+
+
+def tmp_leftovers(cache):
+    return [os.path.join(d, f) for d, _, files in os.walk(cache) for f in files if f.startswith(".tmp-")]
+
+
+# ---------------------------------------------------------------------------
+# finding clang
+
+def test_find_clang_picks_a_working_bpf_clang():
+    info = find_clang()
+    assert info.major >= tc.MIN_CLANG_MAJOR
+    assert os.path.isabs(info.path) and os.access(info.path, os.X_OK)
+    out = subprocess.run([info.path, "--version"], capture_output=True, text=True, check=True).stdout
+    assert info.version in out and info.banner == out.splitlines()[0]
+    # The newest candidate on PATH, by the version each one reports itself.
+    majors = []
+    for name in tc.CLANG_CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            banner = subprocess.run([path, "--version"], capture_output=True, text=True).stdout
+            majors.append(int(re.search(r"clang version (\d+)\.", banner).group(1)))
+    assert info.major == max(majors)
+
+
+def test_preferred_clang_wins_when_it_works_and_falls_back_when_not(tmp_path):
+    wrapper, _ = make_wrapper(tmp_path)
+    assert find_clang(preferred=wrapper).path == wrapper
+    assert find_clang(preferred="/nonexistent/clang").path == REAL_CLANG
+
+
+def test_missing_clang_says_what_to_install(tmp_path):
+    with pytest.raises(ToolchainError) as err:
+        Toolchain(str(tmp_path / "cache"), clang="/nonexistent")
+    assert "/nonexistent" in str(err.value)
+    assert "apt-get install clang-19" in str(err.value)
+
+
+def test_no_clang_on_path_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolchainError) as err:
+        find_clang()
+    assert "apt-get install clang-19" in str(err.value)
+    assert "no usable clang" in str(err.value)
+
+
+def test_a_program_that_is_not_clang_is_refused(tmp_path):
+    fake = tmp_path / "clang-fake"
+    fake.write_text("#!%s\nprint('gcc (Debian 12.2.0-14) 12.2.0')\n" % sys.executable)
+    fake.chmod(0o755)
+    with pytest.raises(ToolchainError) as err:
+        Toolchain(str(tmp_path / "cache"), clang=str(fake))
+    assert "does not look like clang" in str(err.value)
+    assert "apt-get install clang-19" in str(err.value)
+
+
+# ---------------------------------------------------------------------------
+# argv
+
+def test_argv_is_a_list_for_bpf_with_arch_and_collection_includes(project):
+    toolchain = Toolchain(project["cache"])
+    out = str(project["tmp"] / "out.o")
+    res = toolchain.compile(project["src"], include_dirs=[str(project["tmp"])], defines={"VERDICT": 2},
+                            cflags=["-Wall"], out_path=out)
+    argv = res.argv
+    assert argv[0] == toolchain.clang.path
+    assert argv[1:6] == ["-target", "bpf", "-g", "-O2", "-mcpu=v3"]
+    assert "-I" + tc.arch_include_dir() in argv
+    triplet = subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    assert tc.arch_include_dir() == "/usr/include/" + triplet
+    assert os.path.isfile(os.path.join(tc.arch_include_dir(), "asm", "types.h"))
+    assert "-I" + os.path.join(ROOT, "bpf", "include") in argv
+    assert "-I" + str(project["tmp"]) in argv
+    assert argv.index("-DVERDICT=2") < argv.index("-Wall") < argv.index("-c")
+    assert argv[-4:] == ["-c", project["src"], "-o", out]
+    assert res.object_path == out
+    assert program_names(out) == ["count_and_pass"]
+
+
+def test_collection_header_needs_no_include_dir(tmp_path):
+    src = tmp_path / "hook.c"
+    src.write_text('#include <ebpf_datapath.h>\nSEC("tc") int h(struct __sk_buff *s) { return DP_CONTINUE; }\n'
+                   'char LICENSE[] SEC("license") = "GPL";\n')
+    res = Toolchain(str(tmp_path / "cache")).compile(str(src))
+    assert program_names(res.object_path) == ["h"]
+
+
+@pytest.mark.parametrize("flag", ["-o", "-c", "-MD", "-MF", "-E", "-target", "--target=x86_64"])
+def test_cflags_that_change_the_output_are_refused(project, flag):
+    toolchain = Toolchain(project["cache"])
+    with pytest.raises(ToolchainError) as err:
+        toolchain.compile(project["src"], cflags=[flag, "x"])
+    assert repr(flag) in str(err.value)
+    assert toolchain.clang_runs == 0
+
+
+def test_cflags_as_a_string_are_refused(project):
+    with pytest.raises(ToolchainError):
+        Toolchain(project["cache"]).compile(project["src"], cflags="-Wall -Werror")
+
+
+def test_define_names_must_be_identifiers(project):
+    with pytest.raises(ToolchainError):
+        Toolchain(project["cache"]).compile(project["src"], defines={"A B": "1"})
+
+
+# ---------------------------------------------------------------------------
+# cache
+
+def test_cache_hit_does_not_run_clang(project):
+    toolchain = Toolchain(project["cache"])
+    first = toolchain.compile(project["src"])
+    second = toolchain.compile(project["src"])
+    assert toolchain.clang_runs == 1
+    assert (first.cached, second.cached) == (False, True)
+    assert first.sha256 == second.sha256
+    assert first.object_path == second.object_path
+    assert program_names(second.object_path) == ["count_and_pass"]
+
+
+def test_cache_hit_across_instances_and_processes(project):
+    wrapper, log = make_wrapper(project["tmp"])
+    one = Toolchain(project["cache"], clang=wrapper)
+    first = one.compile(project["src"])
+    assert compiles_logged(log) == 1
+
+    two = Toolchain(project["cache"], clang=wrapper)
+    second = two.compile(project["src"], out_path=str(project["tmp"] / "two.o"))
+    assert two.clang_runs == 0 and second.cached
+    assert compiles_logged(log) == 1
+
+    script = ("import json, sys\n"
+              "from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain\n"
+              "t = Toolchain(sys.argv[1], clang=sys.argv[2])\n"
+              "r = t.compile(sys.argv[3])\n"
+              "print(json.dumps({'cached': r.cached, 'sha256': r.sha256, 'runs': t.clang_runs}))\n")
+    proc = subprocess.run([sys.executable, "-c", script, project["cache"], wrapper, project["src"]],
+                          capture_output=True, text=True, env=child_env(), timeout=120, check=True)
+    other = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert other == {"cached": True, "sha256": first.sha256, "runs": 0}
+    # One compile for three builds of the same source, in two processes.
+    assert compiles_logged(log) == 1
+
+
+def test_changed_header_is_a_miss_and_the_old_entry_stays(project):
+    toolchain = Toolchain(project["cache"])
+    base = toolchain.compile(project["src"])
+    project["header"].write_text("#define KNOB 1\n")
+    changed = toolchain.compile(project["src"])
+    assert not changed.cached and toolchain.clang_runs == 2
+    assert changed.sha256 != base.sha256
+    # Putting the header back finds the first entry again.
+    project["header"].write_text("#define KNOB 0\n")
+    again = toolchain.compile(project["src"])
+    assert again.cached and again.sha256 == base.sha256 and toolchain.clang_runs == 2
+
+
+def test_changed_define_is_a_miss(project):
+    toolchain = Toolchain(project["cache"])
+    one = toolchain.compile(project["src"], defines={"VERDICT": 1})
+    two = toolchain.compile(project["src"], defines={"VERDICT": 2})
+    assert not two.cached and toolchain.clang_runs == 2
+    assert one.sha256 != two.sha256
+    assert toolchain.compile(project["src"], defines={"VERDICT": 1}).cached
+    assert toolchain.clang_runs == 2
+
+
+def test_changed_source_and_changed_cflags_are_misses(project):
+    toolchain = Toolchain(project["cache"])
+    toolchain.compile(project["src"])
+    assert not toolchain.compile(project["src"], cflags=["-Wall"]).cached
+    with open(project["src"], "a") as handle:
+        handle.write("\n/* edited */\n")
+    assert not toolchain.compile(project["src"]).cached
+    assert toolchain.clang_runs == 3
+
+
+def test_header_names_with_spaces_hash_and_dollar_are_tracked(tmp_path):
+    """clang escapes these in its dependency file; a wrong parse would miss the header."""
+    odd = tmp_path / "odd dir"
+    odd.mkdir()
+    header = odd / "we ird#1 $x.h"
+    header.write_text("#define ODD 1\n")
+    src = tmp_path / "odd.c"
+    src.write_text('#include "odd dir/we ird#1 $x.h"\nint odd = ODD;\n')
+    toolchain = Toolchain(str(tmp_path / "cache"))
+    toolchain.compile(str(src))
+    assert toolchain.compile(str(src)).cached
+    header.write_text("#define ODD 2\n")
+    assert not toolchain.compile(str(src)).cached
+    assert toolchain.clang_runs == 2
+
+
+def test_out_path_is_a_copy_not_the_cache_entry(project):
+    toolchain = Toolchain(project["cache"])
+    out = project["tmp"] / "mine.o"
+    res = toolchain.compile(project["src"], out_path=str(out))
+    out.write_bytes(b"scribbled over")
+    again = toolchain.compile(project["src"], out_path=str(project["tmp"] / "again.o"))
+    assert again.cached and again.sha256 == res.sha256
+    assert program_names(again.object_path) == ["count_and_pass"]
+
+
+def test_a_damaged_cache_entry_is_rebuilt_not_served(project):
+    toolchain = Toolchain(project["cache"])
+    res = toolchain.compile(project["src"])
+    os.chmod(res.object_path, 0o600)
+    with open(res.object_path, "r+b") as handle:
+        handle.write(b"\0" * 16)
+    again = toolchain.compile(project["src"])
+    assert not again.cached and toolchain.clang_runs == 2
+    assert again.sha256 == res.sha256
+    assert program_names(again.object_path) == ["count_and_pass"]
+
+
+def test_concurrent_compiles_never_see_a_partial_object(project):
+    """Four processes fill an empty cache with the same source at once."""
+    script = ("import json, sys\n"
+              "from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain\n"
+              "r = Toolchain(sys.argv[1]).compile(sys.argv[2], out_path=sys.argv[3])\n"
+              "print(json.dumps({'sha256': r.sha256}))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script, project["cache"], project["src"],
+                               str(project["tmp"] / ("p%d.o" % i))],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
+             for i in range(4)]
+    digests = set()
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        digests.add(json.loads(out.strip().splitlines()[-1])["sha256"])
+    assert len(digests) == 1
+    for i in range(4):
+        assert program_names(str(project["tmp"] / ("p%d.o" % i))) == ["count_and_pass"]
+    assert len(cache_objects(project["cache"])) == 1
+    assert tmp_leftovers(project["cache"]) == []
+
+
+# ---------------------------------------------------------------------------
+# errors
+
+def test_syntax_error_is_a_compile_error_with_file_line_col(tmp_path):
+    src = tmp_path / "broken.c"
+    src.write_text("int ok(void) { return 0; }\n"
+                   "int bad(void)\n"
+                   "{\n"
+                   "    return 1 +;\n"
+                   "}\n")
+    toolchain = Toolchain(str(tmp_path / "cache"))
+    with pytest.raises(CompileError) as err:
+        toolchain.compile(str(src))
+    exc = err.value
+    assert "%s:4:15: error:" % src in exc.diagnostics
+    assert str(exc) == exc.diagnostics
+    assert exc.argv[0] == toolchain.clang.path and str(src) in exc.argv
+    assert isinstance(exc, ToolchainError)
+    # Nothing half-made is left behind, and a failure is not cached.
+    assert cache_objects(str(tmp_path / "cache")) == []
+    assert tmp_leftovers(str(tmp_path / "cache")) == []
+    with pytest.raises(CompileError):
+        toolchain.compile(str(src))
+    assert toolchain.clang_runs == 2
+
+
+def test_warnings_are_returned_and_kept_for_cache_hits(tmp_path):
+    src = tmp_path / "warn.c"
+    src.write_text("int f(void) { int unused; return 0; }\n")
+    toolchain = Toolchain(str(tmp_path / "cache"))
+    first = toolchain.compile(str(src), cflags=["-Wall"])
+    assert "warn.c:1:19: warning: unused variable 'unused'" in first.warnings
+    assert toolchain.compile(str(src), cflags=["-Wall"]).warnings == first.warnings
+
+
+def test_clang_timeout_is_a_clear_error(project):
+    wrapper, log = make_wrapper(project["tmp"], sleep_on_compile=30)
+    toolchain = Toolchain(project["cache"], clang=wrapper, timeout=1)
+    with pytest.raises(CompileError) as err:
+        toolchain.compile(project["src"])
+    assert "did not finish within 1 s" in str(err.value)
+    assert compiles_logged(log) == 1
+    assert cache_objects(project["cache"]) == []
+
+
+def test_missing_source_is_a_toolchain_error(tmp_path):
+    with pytest.raises(ToolchainError) as err:
+        Toolchain(str(tmp_path / "cache")).compile(str(tmp_path / "nope.c"))
+    assert "nope.c" in str(err.value)
+
+
+# ---------------------------------------------------------------------------
+# generated sources
+
+def test_compile_source_text_caches_by_text_and_names_the_file(tmp_path):
+    toolchain = Toolchain(str(tmp_path / "cache"))
+    text = PROGRAM.replace('#include "knobs.h"', "#define KNOB 0")
+    first = toolchain.compile_source_text(text, "dispatcher")
+    second = toolchain.compile_source_text(text, "dispatcher")
+    assert (first.cached, second.cached, toolchain.clang_runs) == (False, True, 1)
+    src = first.argv[first.argv.index("-c") + 1]
+    assert src.startswith(str(tmp_path / "cache" / "src")) and src.endswith("/dispatcher.c")
+    with open(src) as handle:
+        assert handle.read() == text
+    with pytest.raises(CompileError) as err:
+        toolchain.compile_source_text("int x = ;\n", "gen.c")
+    assert "/gen.c:1:9: error:" in err.value.diagnostics
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "", ".hidden"])
+def test_compile_source_text_refuses_path_names(tmp_path, name):
+    with pytest.raises(ToolchainError):
+        Toolchain(str(tmp_path / "cache")).compile_source_text("int x;\n", name)
+
+
+# ---------------------------------------------------------------------------
+# dependency file parsing
+
+def test_parse_depfile():
+    text = ("/c/.tmp-1.o: /s/a.c /usr/include/linux/bpf.h \\\n"
+            "  /s/odd\\ dir/we\\ ird\\#1\\ $$x.h \\\n"
+            "  rel/b.h\n")
+    assert parse_depfile(text) == ["/s/a.c", "/usr/include/linux/bpf.h", "/s/odd dir/we ird#1 $x.h", "rel/b.h"]

@@ -330,9 +330,9 @@ class Lab:
     def run(self, ns, *argv, **kwargs):
         """Run argv inside ``ns`` (``ip netns exec``, no shell); return the CompletedProcess."""
         kwargs.setdefault("timeout", 60)
-        kwargs.setdefault("check", True)
+        check = kwargs.pop("check", True)
         return subprocess.run(["ip", "netns", "exec", ns] + [str(a) for a in argv],
-                              capture_output=True, text=True, **kwargs)
+                              capture_output=True, text=True, check=check, **kwargs)
 
     def ping(self, from_ns, addr, count=3):
         """Ping ``addr`` from ``from_ns``; return the number of replies received."""

@@ -34,7 +34,10 @@ def run_module(name, args, check=False, diff=True, expect_fail=False, timeout=30
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump({"ANSIBLE_MODULE_ARGS": payload}, handle)
         path = handle.name
+    # One compile cache for every test (see converge.Engine.toolchain): the host
+    # tier warms it, the VM tier, running the same clang, reuses it.
     env = dict(os.environ, PYTHONPATH=BUILD)
+    env.setdefault("EBPF_DATAPATH_CACHE_DIR", os.path.join(BUILD, "test-cache"))
     try:
         proc = subprocess.run(
             [sys.executable, os.path.join(ROOT, "plugins", "modules", name + ".py"), path],

@@ -469,7 +469,7 @@ def _xdp_attach(ap, prog_fd, prog, pin_path):
                 raise AttachError("cannot attach an XDP link (%s mode) to %s: %s" % (ap.xdp_mode, ap.where(), exc))
             try:
                 info = _pin_link(link_fd, pin_path)
-                modes = [mode for _, mode in _xdp_attached(ipr, ifindex)]
+                modes = [mode for _prog_id, mode in _xdp_attached(ipr, ifindex)]
             finally:
                 libbpf.close_fd(link_fd)
     return {
@@ -677,8 +677,8 @@ def _clsact_priority(ap, filters, position):
         prio = other[0]["prio"] + (-1 if anchor == "before" else 1)
         if not 1 <= prio <= TC_PRIO_MAX or prio in used:
             raise AttachError("no free tc priority right %s program %s (priority %d) at tc %s on %s; "
-                              "give position.priority instead" % (anchor, position.get("prog_id"),
-                                                                   other[0]["prio"], ap.direction, ap.where()))
+                              "give position.priority instead"
+                              % (anchor, position.get("prog_id"), other[0]["prio"], ap.direction, ap.where()))
         return prio
     raise AttachError("unknown anchor %r (first, last, before, after)" % (anchor,))
 

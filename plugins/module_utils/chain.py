@@ -32,10 +32,7 @@ __metaclass__ = type
 import heapq
 from collections import namedtuple
 
-try:
-    from collections.abc import Mapping
-except ImportError:  # pragma: no cover - Python 2 only
-    from collections import Mapping
+from ansible.module_utils.six.moves.collections_abc import Mapping
 
 DEFAULT_PRIORITY = 50
 HOOKS = ("pre", "post")
@@ -171,7 +168,7 @@ def solve(entries, strict=False):
                                       % key)
             seen.add(key)
 
-    succ = [set() for _ in keys]
+    succ = [set() for _key in keys]
     warnings = []
     warned = set()
     # Entries are visited in rank order and constraints in their given order, so the

@@ -110,7 +110,11 @@ class Engine:
     def toolchain(self):
         if self._toolchain is None:
             from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
-            self._toolchain = Toolchain(self.layout.cache_dir)
+            # The cache is content-addressed (clang version, flags, source,
+            # headers), so hosts simulated on one machine, or a test VM that runs
+            # the same clang, may share one: EBPF_DATAPATH_CACHE_DIR names it.
+            cache = os.environ.get("EBPF_DATAPATH_CACHE_DIR") or self.layout.cache_dir
+            self._toolchain = Toolchain(cache)
         return self._toolchain
 
     def save(self):
@@ -271,7 +275,8 @@ class Engine:
         mode = self.resolve_mode(disp.get("mode", "auto"))
         kind = disp_mod.program_kind(disp["attach"])
         chain = self.solve(disp)
-        self._check_link_conflicts(disp, chain)
+        if mode == "link":
+            self._check_link_conflicts(disp, chain)
         recipe = disp_mod.build_recipe(kind, chain, disp.get("main"), self.registry.plugins)
         recipe["mode"] = mode
         fp = disp_mod.recipe_fingerprint(recipe)
@@ -292,8 +297,8 @@ class Engine:
 
         prog_pin = self.layout.generation_prog_pin(name, number)
         try:
-            built = disp_mod.build_link(self.toolchain, self.layout, name, kind, chain, disp.get("main"),
-                                        self.registry.plugins, prog_pin)
+            built = disp_mod.build(mode, self.toolchain, self.layout, name, kind, chain, disp.get("main"),
+                                   self.registry.plugins, prog_pin)
         except disp_mod.DispatcherError as exc:
             remove_bpffs_tree(self.layout.generation_dir(name, number))
             raise DatapathError(str(exc), log=exc.log)

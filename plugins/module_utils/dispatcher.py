@@ -29,16 +29,19 @@ TEMPLATE_VERSION = 1
 
 DISPATCHER_FUNC = "dp_dispatcher"
 
-# freplace mode (dispatcher stubs replaced by EXT programs) is built on top of
-# this module; until it lands, mode: freplace is refused with a clear message.
-FREPLACE_SUPPORTED = False
+# Both modes are built here; mode: freplace also needs a kernel that loads
+# BPF_PROG_TYPE_EXT programs (probe.has_freplace()).
+FREPLACE_SUPPORTED = True
 DP_CONTINUE = -1
 
 # What each attach kind's program looks like.
 _KINDS = {
-    "tc": {"section": "tc", "ctx": "struct __sk_buff", "pass": "TC_ACT_OK"},
-    "xdp": {"section": "xdp", "ctx": "struct xdp_md", "pass": "XDP_PASS"},
-    "cilium": {"section": "tc", "ctx": "struct __sk_buff", "pass": None},
+    "tc": {"section": "tc", "ctx": "struct __sk_buff", "pass": "TC_ACT_OK",
+           "touch": "bpf_skb_change_head(ctx, 0, 0)"},
+    "xdp": {"section": "xdp", "ctx": "struct xdp_md", "pass": "XDP_PASS",
+            "touch": "bpf_xdp_adjust_head(ctx, 0)"},
+    "cilium": {"section": "tc", "ctx": "struct __sk_buff", "pass": None,
+               "touch": "bpf_skb_change_head(ctx, 0, 0)"},
 }
 
 
@@ -61,12 +64,46 @@ def program_kind(attach):
     raise DispatcherError("unknown attach point %r" % (attach,))
 
 
-def render(kind, pre, post, main=None, label=""):
+def stub_names(n_pre, n_post, has_main):
+    """The stub functions of a freplace-mode dispatcher, one per hooked function."""
+    return (["dp_pre_%d" % i for i in range(n_pre)], ["dp_post_%d" % i for i in range(n_post)],
+            "dp_main" if has_main else None)
+
+
+def _stub(spec, name, post=False, main=False):
+    """A freplace target: global and noinline so it stays a function the kernel can
+    replace. The packet-changing call is never meant to run (every stub of a chain
+    is replaced before the dispatcher is attached); it marks the stub as one that
+    may change packet data, which the kernel requires of a stub whose extension may."""
+    ctx = spec["ctx"]
+    params = "%s *ctx, int verdict" % ctx if post else "%s *ctx" % ctx
+    default = spec["pass"] if main else "DP_CONTINUE"
+    # A post stub reads its verdict: a parameter the body ignores is one clang
+    # may stop passing (the stub is in the same file), and the verifier then
+    # refuses the call with an uninitialised argument register.
+    return [
+        "__attribute__((noinline)) int %s(%s)" % (name, params),
+        "{",
+        "\tvolatile int ret = %s;" % default,
+        "",
+        "\tif (!ctx)",
+        "\t\treturn %s;" % ("verdict" if post else "ret"),
+        "\t%s;" % spec["touch"],
+        "\treturn ret;",
+        "}",
+        "",
+    ]
+
+
+def render(kind, pre, post, main=None, label="", stubs=False):
     """Return the dispatcher's C source.
 
     pre, post: lists of C symbols of hook functions, in chain order.
     main: C symbol of the main function, or None for the default (pass-through,
     or at a Cilium slot the verdict Cilium left in cb[4]).
+    stubs: link mode (False) declares the symbols extern, to be resolved by the
+    static linker; freplace mode (True) defines them as stubs that extension
+    programs replace.
     """
     spec = _KINDS[kind]
     ctx = spec["ctx"]
@@ -84,14 +121,14 @@ def render(kind, pre, post, main=None, label=""):
     declared = set()
     for sym in pre:
         if sym not in declared:
-            lines.append("extern int %s(%s *ctx);" % (sym, ctx))
+            lines += _stub(spec, sym) if stubs else ["extern int %s(%s *ctx);" % (sym, ctx)]
             declared.add(sym)
     if main and main not in declared:
-        lines.append("extern int %s(%s *ctx);" % (main, ctx))
+        lines += _stub(spec, main, main=True) if stubs else ["extern int %s(%s *ctx);" % (main, ctx)]
         declared.add(main)
     for sym in post:
         if sym not in declared:
-            lines.append("extern int %s(%s *ctx, int verdict);" % (sym, ctx))
+            lines += _stub(spec, sym, post=True) if stubs else ["extern int %s(%s *ctx, int verdict);" % (sym, ctx)]
             declared.add(sym)
     lines += [
         "",
@@ -152,8 +189,9 @@ def link_symbol(plugin_record, function):
 
 
 def build_recipe(kind, chain, main, plugins):
-    """The inputs that fully decide a link-mode build; its fingerprint is the
-    dispatcher's identity for idempotence."""
+    """The inputs that fully decide a build; its fingerprint is the dispatcher's
+    identity for idempotence. Both objects of a plugin count: link mode uses the
+    namespaced one, freplace mode the plain one."""
     used = sorted(set([p for p, _ in chain["pre"] + chain["post"]] + ([main["plugin"]] if main else [])))
     return {
         "template": TEMPLATE_VERSION,
@@ -161,7 +199,7 @@ def build_recipe(kind, chain, main, plugins):
         "pre": [[p, f] for p, f in chain["pre"]],
         "post": [[p, f] for p, f in chain["post"]],
         "main": [main["plugin"], main["function"]] if main else None,
-        "objects": dict((p, plugins[p]["link_sha256"]) for p in used),
+        "objects": dict((p, [plugins[p]["plain_sha256"], plugins[p]["link_sha256"]]) for p in used),
     }
 
 
@@ -170,18 +208,23 @@ def recipe_fingerprint(recipe):
 
 
 class BuiltDispatcher:
-    """A loaded dispatcher program. Close it after the swap (the pin keeps it)."""
+    """A loaded dispatcher program. Close it after the swap (the pins keep it and,
+    in freplace mode, its extension links)."""
 
-    def __init__(self, obj, prog, prog_pin):
+    def __init__(self, obj, prog, prog_pin, extras=()):
         self.obj = obj
         self.prog = prog
         self.prog_pin = prog_pin
+        self.extras = list(extras)  # extension objects and links, freplace mode
 
     @property
     def fd(self):
         return self.prog.fd
 
     def close(self):
+        for extra in reversed(self.extras):
+            extra.close()
+        self.extras = []
         if self.obj is not None:
             self.obj.close()
             self.obj = None
@@ -246,9 +289,14 @@ def build_link(toolchain, layout, name, kind, chain, main, plugins, prog_pin):
 
 
 def _link(layout, dispatcher_obj, dispatcher_sha, plugin_records):
-    """Static-link the dispatcher with the plugin objects; cached by content."""
-    key = fingerprint({"dispatcher": dispatcher_sha,
-                       "plugins": [r["link_sha256"] for r in plugin_records]})
+    """Static-link the dispatcher with the plugins' namespaced objects."""
+    return _link_files(layout, [(dispatcher_obj, dispatcher_sha)] +
+                       [(layout.object_path(r["link_sha256"]), r["link_sha256"]) for r in plugin_records])
+
+
+def _link_files(layout, files):
+    """Static-link objects given as (path, sha256); cached by content."""
+    key = fingerprint({"objects": [sha for _, sha in files]})
     out_dir = os.path.join(layout.cache_dir, "linked")
     out = os.path.join(out_dir, key + ".o")
     if os.path.exists(out):
@@ -259,14 +307,127 @@ def _link(layout, dispatcher_obj, dispatcher_sha, plugin_records):
     os.close(fd)
     try:
         with libbpf.Linker(tmp) as linker:
-            linker.add_file(dispatcher_obj)
-            for record in plugin_records:
-                linker.add_file(layout.object_path(record["link_sha256"]))
+            for path, _ in files:
+                linker.add_file(path)
             linker.finalize()
         os.rename(tmp, out)
     except libbpf.BpfError as exc:
-        raise DispatcherError("linking the dispatcher with its plugins failed: %s" % exc, log=exc.log or "")
+        raise DispatcherError("linking %s failed: %s" % (", ".join(os.path.basename(p) for p, _ in files), exc),
+                              log=exc.log or "")
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return out
+
+
+def build_freplace(toolchain, layout, name, kind, chain, main, plugins, prog_pin):
+    """Build, load and pin a freplace-mode dispatcher: a program with one stub per
+    hooked function, each stub replaced by an extension (BPF_PROG_TYPE_EXT)
+    program made from the plugin's own plain object, its maps the pinned ones.
+
+    The extension links are pinned under the generation's ext/ directory: they
+    hold the extensions in place, and the dispatcher keeps them (and they it)
+    alive until the generation is released. Nothing is attached to the attach
+    point here. On any failure everything made so far is closed; the caller
+    removes the generation's directory.
+    """
+    pre_stubs, post_stubs, main_stub = stub_names(len(chain["pre"]), len(chain["post"]), bool(main))
+    source = render(kind, pre_stubs, post_stubs, main_stub, label="dispatcher %s (freplace)" % name, stubs=True)
+    try:
+        compiled = toolchain.compile_source_text(source, "dispatcher_freplace")
+    except Exception as exc:
+        raise DispatcherError("compiling the generated dispatcher failed: %s" % exc)
+
+    # (plugin, function, stub, is_post) for every stub, grouped per plugin below.
+    bindings = [(p, f, stub, False) for (p, f), stub in zip(chain["pre"], pre_stubs)]
+    if main:
+        bindings.append((main["plugin"], main["function"], main_stub, False))
+    bindings += [(p, f, stub, True) for (p, f), stub in zip(chain["post"], post_stubs)]
+
+    obj = libbpf.BpfObject.open_file(compiled.object_path, name=DISPATCHER_FUNC)
+    built = BuiltDispatcher(obj, None, prog_pin)
+    try:
+        try:
+            obj.load()
+        except libbpf.BpfError as exc:
+            raise DispatcherError("the kernel refused the freplace dispatcher: %s" % exc, log=exc.log or "")
+        built.prog = obj.program(DISPATCHER_FUNC)
+        layout.ensure_bpffs_dir(os.path.dirname(prog_pin))
+        if os.path.lexists(prog_pin):
+            os.unlink(prog_pin)
+        built.prog.pin(prog_pin)
+        ext_dir = os.path.join(os.path.dirname(prog_pin), "ext")
+        layout.ensure_bpffs_dir(ext_dir)
+        for plugin in sorted(set(b[0] for b in bindings)):
+            mine = [b for b in bindings if b[0] == plugin]
+            _load_extensions(toolchain, layout, kind, plugins[plugin], mine, built, ext_dir)
+        return built
+    except BaseException:
+        built.close()
+        raise
+
+
+def _load_extensions(toolchain, layout, kind, record, bindings, built, ext_dir):
+    """Load one plugin's hooked functions as extensions of the dispatcher's stubs."""
+    ctx = _KINDS[kind]["ctx"]
+    lines = ["/* Generated by ebpf.datapath: extension wrappers of plugin %s. Do not edit. */" % record["name"],
+             "#include <linux/bpf.h>", "#include <bpf/bpf_helpers.h>", ""]
+    declared = set()
+    for _, function, stub, post in bindings:
+        params = "%s *ctx, int verdict" % ctx if post else "%s *ctx" % ctx
+        if function not in declared:
+            lines.append("extern int %s(%s);" % (function, params))
+            declared.add(function)
+    for _, function, stub, post in bindings:
+        params = "%s *ctx, int verdict" % ctx if post else "%s *ctx" % ctx
+        args = "ctx, verdict" if post else "ctx"
+        lines += ["", 'SEC("freplace/%s")' % stub, "int dp_ext_%s(%s)" % (stub[3:], params), "{",
+                  "\treturn %s(%s);" % (function, args), "}"]
+    try:
+        wrapper = toolchain.compile_source_text("\n".join(lines) + "\n", "ext_%s" % record["name"])
+    except Exception as exc:
+        raise DispatcherError("compiling the extension wrappers of plugin '%s' failed: %s" % (record["name"], exc))
+    linked = _link_files(layout, [(wrapper.object_path, wrapper.sha256),
+                                  (layout.object_path(record["plain_sha256"]), record["plain_sha256"])])
+
+    ext = libbpf.BpfObject.open_file(linked, name="ext_" + record["name"])
+    built.extras.append(ext)
+    target_fd = built.prog.fd
+    wanted = dict(("dp_ext_%s" % stub[3:], stub) for _, _, stub, _ in bindings)
+    for prog in ext.programs():
+        if prog.name in wanted:
+            prog.set_attach_target(target_fd, wanted[prog.name])
+        else:
+            prog.set_autoload(False)  # a prebuilt object's own programs
+    for bpf_map in ext.maps():
+        if bpf_map.is_internal:
+            continue
+        pin = layout.plugin_map_pin(record["name"], bpf_map.name)
+        try:
+            fd = libbpf.obj_get(pin)
+        except libbpf.BpfError as exc:
+            raise DispatcherError("pinned map %s is missing (%s); re-apply the plugin with "
+                                  "ebpf.datapath.datapath_plugin" % (pin, exc))
+        try:
+            bpf_map.reuse_fd(fd)
+        finally:
+            libbpf.close_fd(fd)
+    try:
+        ext.load()
+    except libbpf.BpfError as exc:
+        raise DispatcherError("the kernel refused plugin '%s' as an extension of the dispatcher: %s"
+                              % (record["name"], exc), log=exc.log or "")
+    for prog_name, stub in sorted(wanted.items()):
+        try:
+            link = ext.program(prog_name).attach_freplace(target_fd, stub)
+        except libbpf.BpfError as exc:
+            raise DispatcherError("attaching plugin '%s' to stub %s failed: %s" % (record["name"], stub, exc))
+        built.extras.append(link)
+        link.pin(os.path.join(ext_dir, stub))
+
+
+def build(mode, toolchain, layout, name, kind, chain, main, plugins, prog_pin):
+    """Build the dispatcher of a chain in the given mode (link or freplace)."""
+    if mode == "freplace":
+        return build_freplace(toolchain, layout, name, kind, chain, main, plugins, prog_pin)
+    return build_link(toolchain, layout, name, kind, chain, main, plugins, prog_pin)

@@ -1386,7 +1386,7 @@ class Btf:
         """Every FUNC: name, linkage, [(param name, type)], return type."""
         out = []
         for type_id in range(1, self.type_count()):
-            t, kind, vlen, _ = self._type(type_id)
+            t, kind, vlen, _members = self._type(type_id)
             if kind != BTF_KIND_FUNC:
                 continue
             proto, pkind, nparams, params_addr = self._type(t.size_or_type)

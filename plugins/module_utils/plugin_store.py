@@ -60,11 +60,11 @@ def inspect_object(path):
         btf = libbpf.Btf.from_elf(path)
     except libbpf.BpfError as exc:
         raise PluginError("%s has no usable BTF (compile with -g): %s" % (path, exc))
-    try:
+    with btf:
         functions = {}
         for func in btf.functions():
             if func.linkage == "global":
-                functions[func.name] = {"params": [t for _, t in func.params], "ret": func.ret_type_name}
+                functions[func.name] = {"params": [t for _param, t in func.params], "ret": func.ret_type_name}
         global_vars = []
         maps = []
         for var in btf.variables():
@@ -72,10 +72,6 @@ def inspect_object(path):
                 maps.append(var.name)
             if var.linkage == "global" and var.section not in _KEEP_SECTIONS:
                 global_vars.append(var.name)
-    finally:
-        close = getattr(btf, "close", None)
-        if close:
-            close()
     return {"functions": functions, "maps": sorted(maps), "globals": sorted(set(global_vars) | set(functions))}
 
 
@@ -104,8 +100,8 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
                 "plugin source %s compiles, but not with its global symbols (%s) prefixed for linking; "
                 "one of them is also used as another identifier. Rename it or make it static.\n%s"
                 % (src, ", ".join(sorted(defines)), exc.log), log=exc.log)
-        plain_sha, _ = store_object(layout, plain.object_path)
-        link_sha, _ = store_object(layout, namespaced.object_path)
+        plain_sha, _plain_path = store_object(layout, plain.object_path)
+        link_sha, _link_path = store_object(layout, namespaced.object_path)
         source = {"src": os.path.abspath(src), "sha256": sha256_file(src)}
         link_symbols = dict((fn, plugin_symbol(name, fn)) for fn in info["functions"])
         link_maps = dict((plugin_symbol(name, m), m) for m in info["maps"])
@@ -118,7 +114,7 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
         info = inspect_object(obj)
         if not info["functions"]:
             raise PluginError("plugin object %s defines no global function to hook" % obj)
-        plain_sha, _ = store_object(layout, obj)
+        plain_sha, _plain_path = store_object(layout, obj)
         link_sha = plain_sha
         source = {"object": os.path.abspath(obj), "sha256": digest}
         # A prebuilt object cannot be renamed: its globals must be unique among

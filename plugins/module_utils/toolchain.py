@@ -181,12 +181,12 @@ def _probe_uncached(path):
 
 
 def _supports_bpf(path):
-    proc, _ = _run_probe([path, "-print-targets"])
+    proc, _err = _run_probe([path, "-print-targets"])
     if proc is not None and proc.returncode == 0:
         return any(line.split()[:1] == ["bpf"] for line in proc.stdout.splitlines())
     # Fall back to a trivial compile when -print-targets is not understood.
-    proc, _ = _run_probe([path, "-target", "bpf", "-x", "c", "-c", "-", "-o", os.devnull],
-                         stdin_text="int dp_probe;\n")
+    proc, _err = _run_probe([path, "-target", "bpf", "-x", "c", "-c", "-", "-o", os.devnull],
+                            stdin_text="int dp_probe;\n")
     return proc is not None and proc.returncode == 0
 
 
@@ -238,7 +238,7 @@ def arch_include_dir():
         return _arch_include_cache[0]
     triplet = None
     for argv in (["gcc", "-print-multiarch"], ["dpkg-architecture", "-qDEB_HOST_MULTIARCH"]):
-        proc, _ = _run_probe(argv)
+        proc, _err = _run_probe(argv)
         if proc is not None and proc.returncode == 0 and proc.stdout.strip():
             triplet = proc.stdout.strip().splitlines()[0].strip()
             break
@@ -412,7 +412,7 @@ class Toolchain:
             except OSError:
                 continue
         hashes = {}
-        for _, path in sorted(manifests, reverse=True):  # newest entry first
+        for _mtime, path in sorted(manifests, reverse=True):  # newest entry first
             try:
                 with open(path, "rb") as handle:
                     manifest = json.loads(handle.read().decode("utf-8"))

@@ -21,13 +21,15 @@ description:
     C(int fn(struct __sk_buff *ctx, int verdict)). Return C(-1) to continue; any other value ends the chain with that
     verdict.
 author:
-  - ebpf.datapath contributors
+  - ebpf.datapath contributors (@ebpf-datapath)
 extends_documentation_fragment:
   - ebpf.datapath.common
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff shows the dispatcher's chain before and after.
 options:

@@ -20,14 +20,16 @@ description:
     (C(kernel.bpf_stats_enabled=1)).
   - Never changes anything.
 author:
-  - ebpf.datapath contributors
+  - ebpf.datapath contributors (@ebpf-datapath)
 extends_documentation_fragment:
   - ebpf.datapath.common
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   dispatcher:

@@ -21,14 +21,16 @@ description:
     names for maps and functions and still be linked into one dispatcher.
   - When the code of a plugin changes, every dispatcher that uses it is rebuilt and swapped atomically.
 author:
-  - ebpf.datapath contributors
+  - ebpf.datapath contributors (@ebpf-datapath)
 extends_documentation_fragment:
   - ebpf.datapath.common
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    description: Compiles into the cache to find out whether the object changed; the kernel is not touched.
+    details: Compiles into the cache to find out whether the object changed; the kernel is not touched.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 options:
   name:

@@ -22,13 +22,15 @@ description:
     a single swap.
   - A rerun with the same chain reports no change and builds nothing.
 author:
-  - ebpf.datapath contributors
+  - ebpf.datapath contributors (@ebpf-datapath)
 extends_documentation_fragment:
   - ebpf.datapath.common
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff shows the chain before and after, plugin by plugin.
 options:

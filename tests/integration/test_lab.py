@@ -48,15 +48,15 @@ def lab_names(lab):
 def test_udp_flows_both_ways(lab, family):
     v6 = family == "ipv6"
     for src_ns in (lab.ns_a, lab.ns_b):
-        dst_ns, _, dst4, dst6 = lab.peer_of(src_ns)
-        _, _, src4, src6 = lab.peer_of(dst_ns)
+        dst_ns, _dst_if, dst4, dst6 = lab.peer_of(src_ns)
+        _src_ns, _src_if, src4, src6 = lab.peer_of(dst_ns)
         dst, src = (dst6, src6) if v6 else (dst4, src4)
         with lab.recv_udp(dst_ns, 9000, addr=dst) as rx:
             assert lab.send_udp(src_ns, dst, 9000, count=25, payload_size=300) == 25
             assert rx.wait(25) == 25
-        assert all(len(payload) == 300 for payload, _ in rx.received)
-        assert {addr for _, (addr, _) in rx.received} == {src}
-        assert sorted(p[:9] for p, _ in rx.received) == [b"dpt%06d" % i for i in range(25)]
+        assert all(len(payload) == 300 for payload, _sender in rx.received)
+        assert {addr for _payload, (addr, _port) in rx.received} == {src}
+        assert sorted(p[:9] for p, _sender in rx.received) == [b"dpt%06d" % i for i in range(25)]
 
 
 @pytest.mark.parametrize("family", ["ipv4", "ipv6"])
@@ -81,7 +81,7 @@ def test_nothing_flows_to_an_address_nobody_has(lab):
 def test_addresses_and_links_are_as_documented(lab):
     on_a = lab.addresses(lab.ns_a)[lab.if_a]
     assert [a for a in on_a if not a.startswith("fe80:")] == ["10.199.%d.1/24" % lab.net,
-                                                             "fd00:199:%d::1/64" % lab.net]
+                                                              "fd00:199:%d::1/64" % lab.net]
     assert "10.199.%d.2/24" % lab.net in lab.addresses(lab.ns_b)[lab.if_b]
     assert "fd00:199:%d::2/64" % lab.net in lab.addresses(lab.ns_b)[lab.if_b]
     assert lab.addresses(lab.ns_a)["lo"] == ["127.0.0.1/8", "::1/128"]
@@ -189,7 +189,7 @@ def test_the_fixtures_clean_up_after_a_failing_test(tmp_path):
     env = dict(os.environ, PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "conftest", "-p", "no:cacheprovider",
                            "--rootdir", str(tmp_path), str(test_file)],
-                          capture_output=True, text=True, env=env, timeout=120, cwd=str(tmp_path))
+                          capture_output=True, text=True, env=env, timeout=120, cwd=str(tmp_path), check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "this test fails on purpose" in proc.stdout
     ns_a, ns_b, if_a, if_b, bpffs_root = record.read_text().split()

@@ -608,7 +608,7 @@ def test_btf_functions_and_variables(objs):
     assert funcs['dp_linked'] == L.BtfFunc('dp_linked', 'global',
                                            [('skb', 'struct __sk_buff *')], 'int')
     assert funcs['dp_mix'].linkage == 'extern'
-    assert [t for _, t in funcs['dp_mix'].params] == ['__u32']
+    assert [t for _param, t in funcs['dp_mix'].params] == ['__u32']
 
     with L.Btf.from_elf(objs['verdict']) as btf:
         variables = dict((v.name, v) for v in btf.variables())

@@ -86,7 +86,7 @@ def test_probes_leave_nothing_behind():
     own_netns = os.stat('/proc/self/ns/net').st_ino
 
     # run the real probes (not the cache) a few times
-    for _ in range(3):
+    for _round in range(3):
         for feature in probe.FEATURES:
             assert probe._PROBES[feature]()['reason']
 

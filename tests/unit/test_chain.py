@@ -218,7 +218,7 @@ def test_three_cycle_message_is_exact_and_independent_of_input_order():
         entry("c", constraints=[before("a")]),
         entry("d"),
     ]
-    for _ in range(10):
+    for _round in range(10):
         random.shuffle(entries)
         with pytest.raises(CycleError) as info:
             solve(entries)

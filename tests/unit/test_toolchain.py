@@ -97,13 +97,13 @@ def program_names(path):
 
 def cache_objects(cache):
     found = []
-    for dirpath, _, files in os.walk(cache):
+    for dirpath, _dirnames, files in os.walk(cache):
         found.extend(os.path.join(dirpath, f) for f in files if f.endswith(".o"))
     return found
 
 
 def tmp_leftovers(cache):
-    return [os.path.join(d, f) for d, _, files in os.walk(cache) for f in files if f.startswith(".tmp-")]
+    return [os.path.join(d, f) for d, _dirnames, files in os.walk(cache) for f in files if f.startswith(".tmp-")]
 
 
 # ---------------------------------------------------------------------------
@@ -120,13 +120,13 @@ def test_find_clang_picks_a_working_bpf_clang():
     for name in tc.CLANG_CANDIDATES:
         path = shutil.which(name)
         if path:
-            banner = subprocess.run([path, "--version"], capture_output=True, text=True).stdout
+            banner = subprocess.run([path, "--version"], capture_output=True, text=True, check=False).stdout
             majors.append(int(re.search(r"clang version (\d+)\.", banner).group(1)))
     assert info.major == max(majors)
 
 
 def test_preferred_clang_wins_when_it_works_and_falls_back_when_not(tmp_path):
-    wrapper, _ = make_wrapper(tmp_path)
+    wrapper, _log = make_wrapper(tmp_path)
     assert find_clang(preferred=wrapper).path == wrapper
     assert find_clang(preferred="/nonexistent/clang").path == REAL_CLANG
 

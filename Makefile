@@ -1,0 +1,166 @@
+# ebpf.datapath: development, tests and CI.
+#
+#   make setup   prepare this Debian 12 host (as root): packages, .venv, bpffs
+#   make test    setup, then every test tier; non-zero exit if any tier fails
+#   make help    all targets
+#
+# CI runs `make test` through .ci/run, as root, on a fresh clone, with no stdin.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+PY := $(VENV)/bin/python
+# Copy of the requirements the venv was last installed from: pip runs again only
+# when requirements-dev.txt differs from it.
+REQ_STAMP := $(VENV)/.requirements-dev.installed
+# build/ansible_collections/ebpf/datapath -> the work tree, for imports.
+COLLECTION_LINK := $(ROOT)/build/ansible_collections/ebpf/datapath
+BPFFS := /sys/fs/bpf
+
+# Debian packages. BASE: compile and load BPF, drive the network, build the venv.
+# SANITY: what ansible-test sanity runs (its shellcheck test is skipped without it).
+# VM: the stock-kernel VM tier (virtme-ng); tuned by the VM tier's author.
+BASE_PACKAGES := clang-19 llvm-19 libbpf-dev libbpf1 bpftool iproute2 iputils-ping \
+	python3-venv python3-dev gcc git
+SANITY_PACKAGES := shellcheck
+VM_PACKAGES := qemu-system-x86 linux-image-amd64 busybox-static udev
+PACKAGES := $(BASE_PACKAGES) $(SANITY_PACKAGES) $(VM_PACKAGES)
+
+# Tiers `make test` runs, in order. LATER_TIERS have targets but no content yet:
+# move each into TIERS when it has tests (an empty tier fails, it never passes).
+TIERS := sanity lint unit integration molecule vm
+LATER_TIERS :=
+
+# Tools from the venv come first on PATH; ansible finds the collection through
+# the symlink tree.
+TOOLS_ENV := PATH="$(VENV)/bin:$$PATH" ANSIBLE_COLLECTIONS_PATH="$(ROOT)/build"
+
+# Run pytest on a tier's directory. Exit 5 (no test collected) stays a failure:
+# a tier that must have tests never passes empty.
+pytest_tier = rc=0; $(PY) -m pytest $(2) || rc=$$?; if [ $$rc -eq 5 ]; then echo "tier $(1): pytest collected no test; that is a failure" >&2; fi; exit $$rc
+
+require_root = if [ "$$(id -u)" -ne 0 ]; then echo "tier $(1) needs root (BPF, netns, bpffs)" >&2; exit 1; fi
+
+.PHONY: help setup packages venv bpffs links test $(TIERS) $(LATER_TIERS) \
+	build changelog demo bench bench-quick clean distclean
+
+help:
+	@echo "make setup        packages, .venv from requirements-dev.txt, bpffs, build/ symlink tree"
+	@echo "make test         setup, then the tiers: $(TIERS)"
+	@echo "make sanity       ansible-test sanity on a copy in build/sanity (no ignore file)"
+	@echo "make lint         ansible-lint, production profile"
+	@echo "make unit         pytest tests/unit"
+	@echo "make integration  pytest tests/integration (root)"
+	@echo "make vm molecule  later tiers, not part of 'make test' yet: $(LATER_TIERS)"
+	@echo "make build        collection tarball in build/"
+	@echo "make changelog    antsibull-changelog lint"
+	@echo "make demo | bench | bench-quick"
+	@echo "make clean        remove build/ and tests/output; distclean also removes .venv"
+
+# ---------------------------------------------------------------- setup
+
+setup: packages venv bpffs links
+
+packages:
+	@scripts/apt-ensure.sh $(PACKAGES)
+
+# Debian's interpreter, not whatever python3 is first on PATH, so the venv
+# matches the python3 that targets run modules with.
+$(PY):
+	if [ -x /usr/bin/python3 ]; then /usr/bin/python3 -m venv "$(VENV)"; else python3 -m venv "$(VENV)"; fi
+
+venv: $(PY)
+	@if cmp -s requirements-dev.txt "$(REQ_STAMP)"; then \
+		echo "venv: requirements unchanged, nothing to install"; \
+	else \
+		echo "venv: installing requirements-dev.txt"; \
+		$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt; \
+		$(PY) -m pip check; \
+		cp requirements-dev.txt "$(REQ_STAMP)"; \
+	fi
+
+bpffs:
+	@if [ "$$(stat -f -c %T $(BPFFS) 2>/dev/null)" = bpf_fs ]; then \
+		echo "bpffs: mounted at $(BPFFS)"; \
+	else \
+		mount -t bpf bpf $(BPFFS); echo "bpffs: mounted $(BPFFS)"; \
+	fi
+
+links:
+	@if [ "$$(readlink "$(COLLECTION_LINK)" || true)" != ../../.. ]; then \
+		mkdir -p "$(dir $(COLLECTION_LINK))"; \
+		ln -sfn ../../.. "$(COLLECTION_LINK)"; \
+	fi
+
+# ---------------------------------------------------------------- tiers
+
+# Every tier runs even when an earlier one failed, so one CI log shows all
+# failures; the exit status is non-zero if any failed.
+test: setup
+	@failed=""; \
+	for tier in $(TIERS); do \
+		echo "==================== tier: $$tier"; \
+		$(MAKE) --no-print-directory $$tier || failed="$$failed $$tier"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED tiers:$$failed" >&2; exit 1; fi; \
+	echo "make test: every tier passed ($(TIERS))"
+
+sanity: venv
+	scripts/sanity.sh
+
+lint: venv links
+	$(TOOLS_ENV) ansible-lint --profile production
+
+unit: venv links
+	@$(call pytest_tier,unit,tests/unit)
+
+integration: venv links bpffs
+	@$(call require_root,integration)
+	@$(call pytest_tier,integration,tests/integration)
+
+# The stock-kernel VM tier: Debian's own kernel booted with virtme-ng runs
+# what this host's kernel cannot (freplace). tests/vm/tier runs inside it.
+# run-in-vm's shebang is the `env python` ansible-test allows, and Debian has
+# no `python` command by default: name the interpreter here.
+vm: venv links
+	@$(call require_root,vm)
+	python3 tests/vm/run-in-vm -- tests/vm/tier
+
+molecule: venv links
+	@$(call require_root,molecule)
+	$(TOOLS_ENV) molecule test --all
+
+# ---------------------------------------------------------------- artefacts
+
+build: venv
+	$(TOOLS_ENV) ansible-galaxy collection build --force --output-path build/
+
+changelog: venv
+	$(TOOLS_ENV) antsibull-changelog lint
+	$(TOOLS_ENV) antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
+# ---------------------------------------------------------------- demo
+
+# A lab in network namespaces, a three-plugin chain counting real traffic,
+# then everything torn down (playbooks/demo.yml).
+demo: setup
+	$(TOOLS_ENV) ansible-playbook playbooks/demo.yml
+
+# ---------------------------------------------------------------- not there yet
+# These fail on purpose until their content exists.
+
+bench bench-quick:
+	@echo "the benchmarks are not written yet; nothing to run for 'make $@'" >&2
+	@exit 1
+
+# ---------------------------------------------------------------- cleanup
+
+clean:
+	rm -rf build tests/output
+
+distclean: clean
+	rm -rf "$(VENV)"

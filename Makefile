@@ -128,7 +128,7 @@ integration: venv links bpffs
 # no `python` command by default: name the interpreter here.
 vm: venv links
 	@$(call require_root,vm)
-	python3 tests/vm/run-in-vm -- tests/vm/tier
+	$(TOOLS_ENV) $(PY) tests/vm/run-in-vm -- tests/vm/tier
 
 molecule: venv links
 	@$(call require_root,molecule)

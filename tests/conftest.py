@@ -35,3 +35,8 @@ def _ensure_link():
 _ensure_link()
 if BUILD not in sys.path:
     sys.path.insert(0, BUILD)
+
+# One compile cache for every test, in-process engines and module runs alike
+# (see converge.Engine.toolchain): the host tiers warm it and the VM tier, which
+# runs the same clang under emulation, reuses it instead of compiling again.
+os.environ.setdefault("EBPF_DATAPATH_CACHE_DIR", os.path.join(BUILD, "test-cache"))

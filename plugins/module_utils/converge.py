@@ -179,7 +179,7 @@ class Engine:
         return True, record
 
     def dispatchers_using(self, plugin):
-        return sorted(set(d for d, _ in self.registry.hooks_using_plugin(plugin)))
+        return sorted(set(d for d, _hook in self.registry.hooks_using_plugin(plugin)))
 
     def remove_plugin(self, name, force=False):
         if name not in self.registry.plugins and not os.path.exists(self.layout.plugin_dir(name)):
@@ -191,7 +191,7 @@ class Engine:
                 % (name, ", ".join("%s:%s.%s" % (d, h["hook"], h["function"]) for d, h in users)))
         if self.check_mode:
             return True
-        for dname in sorted(set(d for d, _ in users)):
+        for dname in sorted(set(d for d, _hook in users)):
             disp = self.registry.dispatchers[dname]
             disp["hooks"] = [h for h in disp.get("hooks", []) if h["plugin"] != name]
             if disp.get("main") and disp["main"].get("plugin") == name:
@@ -226,9 +226,9 @@ class Engine:
         for hook in disp.get("hooks", []):
             record = self.registry.plugins.get(hook["plugin"])
             if record is None:
-                raise DatapathError("hook %s.%s at dispatcher '%s' names unknown plugin '%s'; add it with "
-                                    "ebpf.datapath.datapath_plugin" % (hook["plugin"], hook["function"],
-                                                                      disp["name"], hook["plugin"]))
+                raise DatapathError(
+                    "hook %s.%s at dispatcher '%s' names unknown plugin '%s'; add it with "
+                    "ebpf.datapath.datapath_plugin" % (hook["plugin"], hook["function"], disp["name"], hook["plugin"]))
             try:
                 plugin_store.check_hook_signature(record, hook["function"], hook["hook"], kind)
             except plugin_store.PluginError as exc:
@@ -251,7 +251,7 @@ class Engine:
 
     def _check_link_conflicts(self, disp, chain):
         """Prebuilt objects keep their symbol names; two that share one cannot be linked."""
-        used = sorted(set([p for p, _ in chain["pre"] + chain["post"]] +
+        used = sorted(set([p for p, _function in chain["pre"] + chain["post"]] +
                           ([disp["main"]["plugin"]] if disp.get("main") else [])))
         owner = {}
         for p in used:

@@ -192,7 +192,7 @@ def build_recipe(kind, chain, main, plugins):
     """The inputs that fully decide a build; its fingerprint is the dispatcher's
     identity for idempotence. Both objects of a plugin count: link mode uses the
     namespaced one, freplace mode the plain one."""
-    used = sorted(set([p for p, _ in chain["pre"] + chain["post"]] + ([main["plugin"]] if main else [])))
+    used = sorted(set([p for p, _function in chain["pre"] + chain["post"]] + ([main["plugin"]] if main else [])))
     return {
         "template": TEMPLATE_VERSION,
         "kind": kind,
@@ -230,24 +230,29 @@ class BuiltDispatcher:
             self.obj = None
 
 
+def prepare_link(toolchain, layout, kind, chain, main, plugins):
+    """Compile the link-mode dispatcher and static-link it with the plugins'
+    namespaced objects, touching no kernel state (cached by content).
+    Returns (linked object path, names of the plugins it contains)."""
+    pre = [link_symbol(plugins[p], f) for p, f in chain["pre"]]
+    post = [link_symbol(plugins[p], f) for p, f in chain["post"]]
+    main_sym = link_symbol(plugins[main["plugin"]], main["function"]) if main else None
+    source = render(kind, pre, post, main_sym, label="link mode")
+    try:
+        compiled = toolchain.compile_source_text(source, "dispatcher")
+    except Exception as exc:  # a template bug, not a user error: say so plainly
+        raise DispatcherError("compiling the generated dispatcher failed: %s" % exc)
+    used = sorted(set([p for p, _function in chain["pre"] + chain["post"]] + ([main["plugin"]] if main else [])))
+    return _link(layout, compiled.object_path, compiled.sha256, [plugins[p] for p in used]), used
+
+
 def build_link(toolchain, layout, name, kind, chain, main, plugins, prog_pin):
     """Build, link, load and pin a link-mode dispatcher.
 
     chain: {'pre': [(plugin, function)], 'post': [...]}; plugins: registry records.
     Returns BuiltDispatcher; on any failure nothing stays pinned.
     """
-    pre = [link_symbol(plugins[p], f) for p, f in chain["pre"]]
-    post = [link_symbol(plugins[p], f) for p, f in chain["post"]]
-    main_sym = link_symbol(plugins[main["plugin"]], main["function"]) if main else None
-    source = render(kind, pre, post, main_sym, label="dispatcher %s" % name)
-
-    try:
-        compiled = toolchain.compile_source_text(source, "dispatcher")
-    except Exception as exc:  # a template bug, not a user error: say so plainly
-        raise DispatcherError("compiling the generated dispatcher failed: %s" % exc)
-
-    used = sorted(set([p for p, _ in chain["pre"] + chain["post"]] + ([main["plugin"]] if main else [])))
-    linked = _link(layout, compiled.object_path, compiled.sha256, [plugins[p] for p in used])
+    linked, used = prepare_link(toolchain, layout, kind, chain, main, plugins)
 
     # Which pinned map each map of the linked object is.
     map_pins = {}
@@ -296,7 +301,7 @@ def _link(layout, dispatcher_obj, dispatcher_sha, plugin_records):
 
 def _link_files(layout, files):
     """Static-link objects given as (path, sha256); cached by content."""
-    key = fingerprint({"objects": [sha for _, sha in files]})
+    key = fingerprint({"objects": [sha for _path, sha in files]})
     out_dir = os.path.join(layout.cache_dir, "linked")
     out = os.path.join(out_dir, key + ".o")
     if os.path.exists(out):
@@ -307,17 +312,43 @@ def _link_files(layout, files):
     os.close(fd)
     try:
         with libbpf.Linker(tmp) as linker:
-            for path, _ in files:
+            for path, _sha in files:
                 linker.add_file(path)
             linker.finalize()
         os.rename(tmp, out)
     except libbpf.BpfError as exc:
-        raise DispatcherError("linking %s failed: %s" % (", ".join(os.path.basename(p) for p, _ in files), exc),
+        raise DispatcherError("linking %s failed: %s" % (", ".join(os.path.basename(path) for path, _sha in files), exc),
                               log=exc.log or "")
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return out
+
+
+def prepare_freplace(toolchain, layout, kind, chain, main, plugins):
+    """Compile and link everything a freplace-mode dispatcher needs, touching no
+    kernel state: the stub dispatcher and, per plugin, its extension object.
+
+    Returns (dispatcher object path, [(plugin record, bindings, extension object
+    path)]). All of it is cached by content, so a host whose kernel refuses EXT
+    programs can still prepare (and test) the objects another kernel will load.
+    """
+    pre_stubs, post_stubs, main_stub = stub_names(len(chain["pre"]), len(chain["post"]), bool(main))
+    source = render(kind, pre_stubs, post_stubs, main_stub, label="freplace mode", stubs=True)
+    try:
+        compiled = toolchain.compile_source_text(source, "dispatcher_freplace")
+    except Exception as exc:
+        raise DispatcherError("compiling the generated dispatcher failed: %s" % exc)
+    # (plugin, function, stub, is_post) for every stub, grouped per plugin.
+    bindings = [(p, f, stub, False) for (p, f), stub in zip(chain["pre"], pre_stubs)]
+    if main:
+        bindings.append((main["plugin"], main["function"], main_stub, False))
+    bindings += [(p, f, stub, True) for (p, f), stub in zip(chain["post"], post_stubs)]
+    extensions = []
+    for plugin in sorted(set(b[0] for b in bindings)):
+        mine = [b for b in bindings if b[0] == plugin]
+        extensions.append((plugins[plugin], mine, _extension_object(toolchain, layout, kind, plugins[plugin], mine)))
+    return compiled.object_path, extensions
 
 
 def build_freplace(toolchain, layout, name, kind, chain, main, plugins, prog_pin):
@@ -331,20 +362,8 @@ def build_freplace(toolchain, layout, name, kind, chain, main, plugins, prog_pin
     point here. On any failure everything made so far is closed; the caller
     removes the generation's directory.
     """
-    pre_stubs, post_stubs, main_stub = stub_names(len(chain["pre"]), len(chain["post"]), bool(main))
-    source = render(kind, pre_stubs, post_stubs, main_stub, label="dispatcher %s (freplace)" % name, stubs=True)
-    try:
-        compiled = toolchain.compile_source_text(source, "dispatcher_freplace")
-    except Exception as exc:
-        raise DispatcherError("compiling the generated dispatcher failed: %s" % exc)
-
-    # (plugin, function, stub, is_post) for every stub, grouped per plugin below.
-    bindings = [(p, f, stub, False) for (p, f), stub in zip(chain["pre"], pre_stubs)]
-    if main:
-        bindings.append((main["plugin"], main["function"], main_stub, False))
-    bindings += [(p, f, stub, True) for (p, f), stub in zip(chain["post"], post_stubs)]
-
-    obj = libbpf.BpfObject.open_file(compiled.object_path, name=DISPATCHER_FUNC)
+    dispatcher_obj, extensions = prepare_freplace(toolchain, layout, kind, chain, main, plugins)
+    obj = libbpf.BpfObject.open_file(dispatcher_obj, name=DISPATCHER_FUNC)
     built = BuiltDispatcher(obj, None, prog_pin)
     try:
         try:
@@ -358,42 +377,45 @@ def build_freplace(toolchain, layout, name, kind, chain, main, plugins, prog_pin
         built.prog.pin(prog_pin)
         ext_dir = os.path.join(os.path.dirname(prog_pin), "ext")
         layout.ensure_bpffs_dir(ext_dir)
-        for plugin in sorted(set(b[0] for b in bindings)):
-            mine = [b for b in bindings if b[0] == plugin]
-            _load_extensions(toolchain, layout, kind, plugins[plugin], mine, built, ext_dir)
+        for record, bindings, ext_obj in extensions:
+            _load_extensions(layout, record, bindings, ext_obj, built, ext_dir)
         return built
     except BaseException:
         built.close()
         raise
 
 
-def _load_extensions(toolchain, layout, kind, record, bindings, built, ext_dir):
-    """Load one plugin's hooked functions as extensions of the dispatcher's stubs."""
+def _extension_object(toolchain, layout, kind, record, bindings):
+    """A plugin's extension object: generated wrappers, one SEC("freplace/<stub>")
+    program per hooked function calling it, linked with the plugin's plain object."""
     ctx = _KINDS[kind]["ctx"]
-    lines = ["/* Generated by ebpf.datapath: extension wrappers of plugin %s. Do not edit. */" % record["name"],
+    lines = ["/* Generated by ebpf.datapath: freplace wrappers of one plugin. Do not edit. */",
              "#include <linux/bpf.h>", "#include <bpf/bpf_helpers.h>", ""]
     declared = set()
-    for _, function, stub, post in bindings:
+    for _plugin, function, stub, post in bindings:
         params = "%s *ctx, int verdict" % ctx if post else "%s *ctx" % ctx
         if function not in declared:
             lines.append("extern int %s(%s);" % (function, params))
             declared.add(function)
-    for _, function, stub, post in bindings:
+    for _plugin, function, stub, post in bindings:
         params = "%s *ctx, int verdict" % ctx if post else "%s *ctx" % ctx
         args = "ctx, verdict" if post else "ctx"
         lines += ["", 'SEC("freplace/%s")' % stub, "int dp_ext_%s(%s)" % (stub[3:], params), "{",
                   "\treturn %s(%s);" % (function, args), "}"]
     try:
-        wrapper = toolchain.compile_source_text("\n".join(lines) + "\n", "ext_%s" % record["name"])
+        wrapper = toolchain.compile_source_text("\n".join(lines) + "\n", "freplace_wrappers")
     except Exception as exc:
         raise DispatcherError("compiling the extension wrappers of plugin '%s' failed: %s" % (record["name"], exc))
-    linked = _link_files(layout, [(wrapper.object_path, wrapper.sha256),
-                                  (layout.object_path(record["plain_sha256"]), record["plain_sha256"])])
+    return _link_files(layout, [(wrapper.object_path, wrapper.sha256),
+                                (layout.object_path(record["plain_sha256"]), record["plain_sha256"])])
 
+
+def _load_extensions(layout, record, bindings, linked, built, ext_dir):
+    """Load one plugin's hooked functions as extensions of the dispatcher's stubs."""
     ext = libbpf.BpfObject.open_file(linked, name="ext_" + record["name"])
     built.extras.append(ext)
     target_fd = built.prog.fd
-    wanted = dict(("dp_ext_%s" % stub[3:], stub) for _, _, stub, _ in bindings)
+    wanted = dict(("dp_ext_%s" % stub[3:], stub) for _plugin, _function, stub, _post in bindings)
     for prog in ext.programs():
         if prog.name in wanted:
             prog.set_attach_target(target_fd, wanted[prog.name])

@@ -17,7 +17,6 @@ tcx cases run on the host tier only, since Debian 12's kernel has no tcx.
 
 import os
 import socket
-import subprocess
 import time
 
 import pytest
@@ -321,7 +320,7 @@ def test_sixty_four_plugins_at_one_hook(host, lab, tmp_path):
         host.plugin(name, "counter.c")
     plugins = [{"plugin": n, "function": "count"} for n in names]
     res = host.run("dispatcher", name="d64", attach="tc_ingress", mode=MODE, plugins=plugins, **place(lab, "b"))
-    assert [p for p, _ in res["chain"]["pre"]] == names
+    assert [p for p, _function in res["chain"]["pre"]] == names
     assert udp_burst(lab, OPEN_PORT, 6) == 6
     counts = [host.counter(n) for n in names]
     assert min(counts) >= 6 and len(set(counts)) == 1, counts

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: GPL-2.0
-// Copyright (c) 2026, ebpf.datapath contributors
+// SPDX-License-Identifier: GPL-3.0-or-later
+/* Copyright (c) 2026, ebpf.datapath contributors */
 //
 // VM freplace proof: the extensions (BPF_PROG_TYPE_EXT).
 //   repl      replaces `stub` and returns 2;

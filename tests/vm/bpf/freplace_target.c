@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: GPL-2.0
-// Copyright (c) 2026, ebpf.datapath contributors
+// SPDX-License-Identifier: GPL-3.0-or-later
+/* Copyright (c) 2026, ebpf.datapath contributors */
 //
 // VM freplace proof: the target. Each entry program calls one global
 // (never inlined) function that an extension program can replace.

@@ -1,5 +1,5 @@
-// SPDX-License-Identifier: GPL-2.0
-// Copyright (c) 2026, ebpf.datapath contributors
+// SPDX-License-Identifier: GPL-3.0-or-later
+/* Copyright (c) 2026, ebpf.datapath contributors */
 //
 // VM smoke test: a tc classifier that counts the packets it sees, so the
 // smoke test can prove it is attached (the count grows when ping crosses).

@@ -1,0 +1,74 @@
+# Copyright (c) 2026, ebpf.datapath contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The chains the freplace tests build, in one place.
+
+The host tier builds their freplace objects (tests/integration/
+test_freplace_build.py: this kernel refuses to load them, but clang and the
+static linker run fine), which fills the shared compile cache; the VM tier
+(tests/vm/test_freplace.py) then loads the very same objects in Debian's stock
+kernel without running clang, which under emulation costs ~14 s a compile.
+"""
+
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTDATA = os.path.join(ROOT, "bpf", "testdata")
+
+PLUGINS = (("counter", "counter.c"), ("twin", "counter_twin.c"), ("dropper", "dropper.c"),
+           ("verdicts", "verdicts.c"), ("unsafe", "unsafe.c"))
+KINDS = ("tc_ingress", "tc_egress", "xdp")
+SIXTY_FOUR = ["p%02d" % i for i in range(64)]
+
+
+def fn(name, attach):
+    return name + "_xdp" if attach == "xdp" else name
+
+
+def hooks(attach, twin_after_dropper=True, with_unsafe=False):
+    """The test chain: counter -> dropper -> twin (or twin first), a post hook."""
+    entries = [
+        {"plugin": "counter", "function": fn("count", attach), "hook": "pre", "priority": 50,
+         "constraints": [{"order": "before", "plugin": "dropper"}]},
+        {"plugin": "dropper", "function": fn("drop_port", attach), "hook": "pre", "priority": 50, "constraints": []},
+        {"plugin": "twin", "function": fn("count", attach), "hook": "pre", "priority": 50,
+         "constraints": [{"order": "after" if twin_after_dropper else "before", "plugin": "dropper"}]},
+        {"plugin": "verdicts", "function": fn("record", attach), "hook": "post", "priority": 50, "constraints": []},
+    ]
+    if with_unsafe:
+        entries.append({"plugin": "unsafe", "function": "peek", "hook": "pre", "priority": 90, "constraints": []})
+    return entries
+
+
+def swap_hooks(i):
+    """The two chains the 100-swap test alternates between."""
+    order = [("counter", "count"), ("dropper", "drop_port"), ("twin", "count")]
+    if i % 2:
+        order = list(reversed(order))
+    return [{"plugin": p, "function": f, "hook": "pre", "priority": n, "constraints": []}
+            for n, (p, f) in enumerate(order)]
+
+
+def sixty_four_hooks():
+    return [{"plugin": n, "function": "count", "hook": "pre", "priority": 50, "constraints": []}
+            for n in SIXTY_FOUR]
+
+
+def all_chains():
+    """(kind, hooks) of every chain the VM tier builds in freplace mode."""
+    chains = []
+    for attach in KINDS:
+        chains += [(attach, hooks(attach)), (attach, hooks(attach, twin_after_dropper=False))]
+        if attach != "xdp":
+            chains.append((attach, hooks(attach, with_unsafe=True)))
+    chains += [("tc_ingress", swap_hooks(0)), ("tc_ingress", swap_hooks(1)), ("tc_ingress", sixty_four_hooks())]
+    return chains
+
+
+def install(eng, names=None):
+    """Install the test plugins (or the 64 copies of counter.c) with an Engine."""
+    if names is None:
+        for name, src in PLUGINS:
+            eng.ensure_plugin(name, src=os.path.join(TESTDATA, src))
+    else:
+        for name in names:
+            eng.ensure_plugin(name, src=os.path.join(TESTDATA, "counter.c"))

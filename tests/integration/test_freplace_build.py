@@ -1,0 +1,71 @@
+# Copyright (c) 2026, ebpf.datapath contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""freplace mode's objects build on any host, whatever its kernel accepts.
+
+This kernel refuses BPF_PROG_TYPE_EXT, so it cannot load them (the VM tier
+does); here we prove the generated stub dispatcher and each plugin's extension
+object are what the kernel will be asked to load: one global stub per hooked
+function, one EXT program per stub, named after it, linked with the plugin's
+own maps. Building them also fills the shared compile cache the VM tier uses.
+"""
+
+import pytest
+
+from ansible_collections.ebpf.datapath.plugins.module_utils import chain as chain_mod
+from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
+from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
+
+import freplace_cases as cases
+
+BPF_PROG_TYPE_EXT = 28
+
+
+@pytest.fixture
+def engine(bpffs_root, state_dir):
+    with Engine(bpffs_root, state_dir) as eng:
+        cases.install(eng)
+        cases.install(eng, cases.SIXTY_FOUR)
+        yield eng
+
+
+def test_freplace_objects_of_every_vm_chain(engine):
+    plugins = engine.registry.plugins
+    for attach, hooks in cases.all_chains():
+        solved = chain_mod.solve_dispatcher(hooks)
+        kind = disp_mod.program_kind(attach)
+        dispatcher_obj, extensions = disp_mod.prepare_freplace(engine.toolchain, engine.layout, kind, solved,
+                                                               None, plugins)
+        with libbpf.Btf.from_elf(dispatcher_obj) as btf:
+            stubs = sorted(f.name for f in btf.functions() if f.name.startswith("dp_p"))
+        assert stubs == sorted(["dp_pre_%d" % i for i in range(len(solved["pre"]))] +
+                               ["dp_post_%d" % i for i in range(len(solved["post"]))])
+        seen = []
+        for record, bindings, ext_obj in extensions:
+            with libbpf.BpfObject.open_file(ext_obj) as obj:
+                ext = dict((p.name, p) for p in obj.programs() if p.type == BPF_PROG_TYPE_EXT)
+                assert sorted(ext) == sorted("dp_ext_" + b[2][3:] for b in bindings)
+                for name, prog in ext.items():
+                    assert prog.section == "freplace/dp_" + name[len("dp_ext_"):]
+                assert sorted(m.name for m in obj.maps() if not m.is_internal) == sorted(record["maps"])
+            seen += [b[2] for b in bindings]
+        assert sorted(seen) == stubs
+        # The VM tier compares each chain with link mode too: build that as well.
+        linked, used = disp_mod.prepare_link(engine.toolchain, engine.layout, kind, solved, None, plugins)
+        with libbpf.BpfObject.open_file(linked) as obj:
+            assert [p.name for p in obj.programs()] == [disp_mod.DISPATCHER_FUNC]
+        assert used == sorted(set(h["plugin"] for h in hooks))
+
+
+def test_freplace_is_refused_here_with_the_way_out(engine, lab):
+    """On this kernel mode freplace fails before touching anything, and says link works."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import probe
+    from ansible_collections.ebpf.datapath.plugins.module_utils.converge import DatapathError
+    assert not probe.has_freplace()
+    spec = dict(name="fr", attach="tc_ingress", interface=lab.if_b, netns=lab.ns_b, mode="freplace",
+                tc_backend="auto", main=None, position=None, strict_constraints=False, keep_generations=3,
+                hooks=cases.hooks("tc_ingress"))
+    with pytest.raises(DatapathError) as caught:
+        engine.ensure_dispatcher(spec)
+    assert "refuses" in str(caught.value) and "mode: link" in str(caught.value)
+    assert "fr" not in engine.registry.dispatchers

@@ -23,6 +23,7 @@ import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import probe
 from ansible_collections.ebpf.datapath.plugins.module_utils.maps import read_pinned
+from ansible_collections.ebpf.datapath.plugins.module_utils.state import Layout, Lock
 
 from modrun import run_module
 
@@ -222,6 +223,8 @@ FAILURES = [
     pytest.param("bad_name", id="bad-name"),
     pytest.param("missing_interface", id="missing-interface"),
     pytest.param("missing_netns", id="missing-netns"),
+    pytest.param("unknown_dispatcher", id="unknown-dispatcher"),
+    pytest.param("lock_held", id="lock-held"),
 ]
 if not probe.has_freplace():
     # Where the kernel refuses EXT programs, asking for freplace is a failure case.
@@ -274,6 +277,15 @@ def test_failures_leave_the_running_chain(host, lab, case):
     elif case == "missing_netns":
         res = host.run("dispatcher", _fail=True, **dict(good, name="d5", netns="dpt-nosuch-ns"))
         assert "dpt-nosuch-ns" in res["msg"]
+    elif case == "unknown_dispatcher":
+        res = host.run("datapath_hook", _fail=True, dispatcher="nosuch", plugin="counter", function="count")
+        assert "unknown dispatcher 'nosuch'" in res["msg"]
+    elif case == "lock_held":
+        # Another run holds the host's lock: we wait lock_timeout, then fail and say so.
+        with Lock(Layout(host.bpffs_root, host.common["state_dir"])):
+            res = host.run("dispatcher", _fail=True, lock_timeout=1,
+                           **dict(good, plugins=chain_spec("tc_ingress")[:2]))
+        assert "holds the lock" in res["msg"] and str(os.getpid()) in res["msg"]
     elif case == "freplace_here":
         res = host.run("dispatcher", _fail=True, **dict(good, mode="freplace"))
         assert "refuses" in res["msg"] and "link" in res["msg"]

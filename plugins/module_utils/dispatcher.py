@@ -262,21 +262,7 @@ def build_link(toolchain, layout, name, kind, chain, main, plugins, prog_pin):
 
     obj = libbpf.BpfObject.open_file(linked, name=DISPATCHER_FUNC)
     try:
-        for bpf_map in obj.maps():
-            if bpf_map.is_internal:
-                continue
-            pin = map_pins.get(bpf_map.name)
-            if pin is None:
-                raise DispatcherError("map '%s' of the linked dispatcher belongs to no plugin" % bpf_map.name)
-            try:
-                fd = libbpf.obj_get(pin)
-            except libbpf.BpfError as exc:
-                raise DispatcherError("pinned map %s is missing (%s); re-apply the plugin with "
-                                      "ebpf.datapath.datapath_plugin" % (pin, exc))
-            try:
-                bpf_map.reuse_fd(fd)
-            finally:
-                libbpf.close_fd(fd)
+        _bind_pinned_maps(obj, map_pins.get)
         try:
             obj.load()
         except libbpf.BpfError as exc:
@@ -291,6 +277,26 @@ def build_link(toolchain, layout, name, kind, chain, main, plugins, prog_pin):
     except BaseException:
         obj.close()
         raise
+
+
+def _bind_pinned_maps(obj, pin_of):
+    """Before load, make each (non-internal) map of obj the plugin's pinned map,
+    so every build shares the plugins' state. pin_of(map name) -> pin path."""
+    for bpf_map in obj.maps():
+        if bpf_map.is_internal:
+            continue
+        pin = pin_of(bpf_map.name)
+        if pin is None:
+            raise DispatcherError("map '%s' of the linked dispatcher belongs to no plugin" % bpf_map.name)
+        try:
+            fd = libbpf.obj_get(pin)
+        except libbpf.BpfError as exc:
+            raise DispatcherError("pinned map %s is missing (%s); re-apply the plugin with "
+                                  "ebpf.datapath.datapath_plugin" % (pin, exc))
+        try:
+            bpf_map.reuse_fd(fd)
+        finally:
+            libbpf.close_fd(fd)
 
 
 def _link(layout, dispatcher_obj, dispatcher_sha, plugin_records):
@@ -421,19 +427,7 @@ def _load_extensions(layout, record, bindings, linked, built, ext_dir):
             prog.set_attach_target(target_fd, wanted[prog.name])
         else:
             prog.set_autoload(False)  # a prebuilt object's own programs
-    for bpf_map in ext.maps():
-        if bpf_map.is_internal:
-            continue
-        pin = layout.plugin_map_pin(record["name"], bpf_map.name)
-        try:
-            fd = libbpf.obj_get(pin)
-        except libbpf.BpfError as exc:
-            raise DispatcherError("pinned map %s is missing (%s); re-apply the plugin with "
-                                  "ebpf.datapath.datapath_plugin" % (pin, exc))
-        try:
-            bpf_map.reuse_fd(fd)
-        finally:
-            libbpf.close_fd(fd)
+    _bind_pinned_maps(ext, lambda name: layout.plugin_map_pin(record["name"], name))
     try:
         ext.load()
     except libbpf.BpfError as exc:

@@ -141,6 +141,12 @@ class Engine:
                     if entry.startswith(("gen-", "link-")) and entry not in kept:
                         remove_bpffs_tree(os.path.join(root, name, entry))
 
+    def _discard_generation(self, name, number):
+        """Unpin a generation that never ran, and the directories it alone needed."""
+        remove_bpffs_tree(self.layout.generation_dir(name, number))
+        remove_empty_dirs(self.layout.dispatcher_dir(name), self.layout.bpffs_root)
+        self._tidy()
+
     def _tidy(self):
         """Remove the directories we made in bpffs once nothing is pinned below them."""
         root = self.layout.bpffs_root
@@ -300,7 +306,7 @@ class Engine:
             built = disp_mod.build(mode, self.toolchain, self.layout, name, kind, chain, disp.get("main"),
                                    self.registry.plugins, prog_pin)
         except disp_mod.DispatcherError as exc:
-            remove_bpffs_tree(self.layout.generation_dir(name, number))
+            self._discard_generation(name, number)
             raise DatapathError(str(exc), log=exc.log)
         try:
             prog_id = built.prog.info().id if hasattr(built.prog, "info") else _prog_id(built.fd)
@@ -320,7 +326,7 @@ class Engine:
                                                        position=disp.get("position"))
         except Exception as exc:
             built.close()
-            remove_bpffs_tree(self.layout.generation_dir(name, number))
+            self._discard_generation(name, number)
             raise DatapathError("attaching dispatcher '%s' failed; the running chain is unchanged: %s" % (name, exc))
         built.close()
 

@@ -41,13 +41,32 @@ options:
     required: true
   attach:
     description:
-      - The attach point.
+      - The attach point. V(cilium_custom) is a slot of Cilium's per-endpoint custom-call prog array (Cilium built
+        with custom calls, up to 1.17), see O(endpoint) and O(custom_hook).
     type: str
-    choices: [tc_ingress, tc_egress, xdp]
+    choices: [tc_ingress, tc_egress, xdp, cilium_custom]
   interface:
     description:
-      - Network interface of the attach point.
+      - Network interface of the attach point. Required for V(tc_ingress), V(tc_egress) and V(xdp).
     type: str
+  endpoint:
+    description:
+      - With O(attach=cilium_custom), the Cilium endpoint id; the prog array is
+        C(<cilium_globals>/cilium_calls_custom_<endpoint as %05d>).
+    type: int
+  custom_hook:
+    description:
+      - With O(attach=cilium_custom), the slot of the endpoint's prog array (keys 0 to 3).
+      - At this slot the main verdict is the one Cilium decided (left in C(skb->cb[4])) and plugins can read the remote
+        identity with C(dp_remote_identity()). A post hook that returns anything but C(-1) replaces Cilium's verdict,
+        which can break Cilium's datapath; count, do not decide, unless you mean it.
+    type: str
+    choices: [ipv4_ingress, ipv4_egress, ipv6_ingress, ipv6_egress]
+  cilium_globals:
+    description:
+      - With O(attach=cilium_custom), Cilium's bpffs globals directory.
+    type: path
+    default: /sys/fs/bpf/tc/globals
   netns:
     description:
       - Named network namespace (as in C(ip netns list)) that holds O(interface).
@@ -174,6 +193,18 @@ EXAMPLES = r"""
         function: audit_verdict
         hook: post
 
+- name: Count bytes per remote identity in Cilium's IPv4 ingress slot of endpoint 1234
+  ebpf.datapath.dispatcher:
+    name: ep1234-v4-in
+    attach: cilium_custom
+    endpoint: 1234
+    custom_hook: ipv4_ingress
+    mode: link
+    plugins:
+      - plugin: bytecount
+        function: bytecount
+        hook: post
+
 - name: Remove it
   ebpf.datapath.dispatcher:
     name: lab-in
@@ -235,8 +266,11 @@ def main():
     module = AnsibleModule(
         argument_spec=common_spec(
             name=dict(type="str", required=True),
-            attach=dict(type="str", choices=["tc_ingress", "tc_egress", "xdp"]),
+            attach=dict(type="str", choices=["tc_ingress", "tc_egress", "xdp", "cilium_custom"]),
             interface=dict(type="str"),
+            endpoint=dict(type="int"),
+            custom_hook=dict(type="str", choices=["ipv4_ingress", "ipv4_egress", "ipv6_ingress", "ipv6_egress"]),
+            cilium_globals=dict(type="path", default="/sys/fs/bpf/tc/globals"),
             netns=dict(type="str"),
             mode=dict(type="str", choices=["auto", "link", "freplace"], default="auto"),
             main=dict(type="dict", options=dict(plugin=dict(type="str", required=True),
@@ -251,7 +285,11 @@ def main():
             keep_generations=dict(type="int", default=3),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
-        required_if=[("state", "present", ("attach", "interface"))],
+        required_if=[("state", "present", ("attach",)),
+                     ("attach", "tc_ingress", ("interface",)),
+                     ("attach", "tc_egress", ("interface",)),
+                     ("attach", "xdp", ("interface",)),
+                     ("attach", "cilium_custom", ("endpoint", "custom_hook"))],
         supports_check_mode=True,
     )
     require_libs(module)
@@ -267,6 +305,10 @@ def main():
             position = dict((k, v) for k, v in (p["position"] or {}).items() if v is not None) or None
             if position and position.get("anchor") in ("before", "after") and not position.get("prog_id"):
                 module.fail_json(msg="position.anchor=%s needs position.prog_id" % position["anchor"])
+            cilium = p["attach"] == "cilium_custom"
+            if cilium and (p["interface"] or p["netns"] or p["main"]):
+                module.fail_json(msg="attach=cilium_custom takes endpoint and custom_hook; interface, netns and main do "
+                                     "not apply (the main verdict at a Cilium slot is Cilium's)")
             if p["main"]:
                 check_name(p["main"]["plugin"], "plugin")
                 check_name(p["main"]["function"], "function")
@@ -280,6 +322,8 @@ def main():
                 hooks.sort(key=lambda h: (h["hook"], h["plugin"], h["function"]))
             spec = {
                 "name": p["name"], "attach": p["attach"], "interface": p["interface"], "netns": p["netns"],
+                "endpoint": p["endpoint"] if cilium else None, "custom_hook": p["custom_hook"] if cilium else None,
+                "cilium_globals": p["cilium_globals"] if cilium else None,
                 "mode": p["mode"], "main": p["main"], "tc_backend": p["tc_backend"], "position": position,
                 "strict_constraints": p["strict_constraints"], "keep_generations": p["keep_generations"],
                 "hooks": hooks,

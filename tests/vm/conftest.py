@@ -14,4 +14,3 @@ _SPEC.loader.exec_module(_INTEGRATION)
 lab = _INTEGRATION.lab
 bpffs_root = _INTEGRATION.bpffs_root
 state_dir = _INTEGRATION.state_dir
-

@@ -1,0 +1,201 @@
+# Copyright (c) 2026, ebpf.datapath contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Dispatchers in Cilium's custom-call slots, with a stand-in for Cilium.
+
+Cilium cannot run here, so bpf/testdata/cilium_standin.c plays its part with
+Cilium's exact convention: verdict and remote identity in cb[4], a tail call
+into the endpoint's prog array at the key for family and direction, its own
+verdict when the slot is empty. It sits at tc ingress of the lab's receiving
+end; identities are given per source address, so real UDP from three source
+addresses is three identities.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from ansible_collections.ebpf.datapath.plugins.module_utils import attach as att
+from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils.maps import read_pinned
+from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
+
+from modrun import run_module
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ENDPOINT = 42
+ID_A, ID_EXTRA, ID_A6 = 1001, 1002, 1003
+TC_ACT_SHOT = 2
+L2_L3_L4_V4 = 14 + 20 + 8
+L2_L3_L4_V6 = 14 + 40 + 8
+
+
+class Cilium:
+    """The stand-in loaded, its prog array pinned where Cilium pins it, attached."""
+
+    def __init__(self, lab, globals_dir):
+        self.lab = lab
+        self.globals_dir = globals_dir
+        self.extra = "10.199.%d.11" % lab.net
+        cache = os.environ.get("EBPF_DATAPATH_CACHE_DIR") or os.path.join(globals_dir + "-cache")
+        obj_path = Toolchain(cache).compile(os.path.join(ROOT, "bpf", "testdata", "cilium_standin.c")).object_path
+        self.obj = libbpf.BpfObject.open_file(obj_path)
+        self.obj.load()
+        os.makedirs(globals_dir)
+        self.calls_pin = os.path.join(globals_dir, att.CILIUM_CUSTOM_MAP % ENDPOINT)
+        self.obj.map("calls").pin(self.calls_pin)
+        lab.add_address(lab.ns_a, lab.if_a, self.extra, 24)
+        self._identity4(lab.addr_a, ID_A)
+        self._identity4(self.extra, ID_EXTRA)
+        key6 = socket.inet_pton(socket.AF_INET6, lab.addr6_a)
+        libbpf.map_update(self.obj.map("identity6").fd, key6, ID_A6.to_bytes(4, "little"))
+        self._static_neighbours()
+        with att.in_netns(lab.ns_b):
+            self.link_fd = libbpf.tcx_link_create(self.obj.program("cilium_standin").fd,
+                                                  lab.ifindex(lab.ns_b, lab.if_b), libbpf.BPF_TCX_INGRESS)
+
+    def _identity4(self, addr, identity):
+        libbpf.map_update(self.obj.map("identity4").fd, socket.inet_aton(addr), identity.to_bytes(4, "little"))
+
+    def _static_neighbours(self):
+        """No ARP or neighbour discovery from our identities: their bytes are only our UDP."""
+        def mac(ns, ifname):
+            out = subprocess.run(["ip", "-n", ns, "-j", "link", "show", "dev", ifname],
+                                 capture_output=True, text=True, check=True).stdout
+            return json.loads(out)[0]["address"]
+        mac_a, mac_b = mac(self.lab.ns_a, self.lab.if_a), mac(self.lab.ns_b, self.lab.if_b)
+        entries = [(self.lab.ns_a, self.lab.if_a, self.lab.addr_b, mac_b),
+                   (self.lab.ns_a, self.lab.if_a, self.lab.addr6_b, mac_b),
+                   (self.lab.ns_b, self.lab.if_b, self.lab.addr_a, mac_a),
+                   (self.lab.ns_b, self.lab.if_b, self.extra, mac_a),
+                   (self.lab.ns_b, self.lab.if_b, self.lab.addr6_a, mac_a)]
+        for ns, ifname, addr, lladdr in entries:
+            subprocess.run(["ip", "-n", ns, "neigh", "replace", addr, "lladdr", lladdr, "dev", ifname,
+                            "nud", "permanent"], check=True)
+
+    def drop(self, identity):
+        libbpf.map_update(self.obj.map("policy").fd, identity.to_bytes(4, "little"), TC_ACT_SHOT.to_bytes(4, "little"))
+
+    def slot(self, key):
+        fd = libbpf.obj_get(self.calls_pin)
+        try:
+            return libbpf.map_lookup(fd, key.to_bytes(4, "little"), 4)
+        finally:
+            libbpf.close_fd(fd)
+
+    def close(self):
+        libbpf.close_fd(self.link_fd)
+        self.obj.close()
+        shutil.rmtree(self.globals_dir, ignore_errors=True)  # unlink the pin
+
+
+@pytest.fixture
+def cilium(lab):
+    stand_in = Cilium(lab, "/sys/fs/bpf/dpt-cilium-%s" % uuid.uuid4().hex[:8])
+    try:
+        yield stand_in
+    finally:
+        stand_in.close()
+
+
+def send(lab, src, dst, port, count, payload):
+    """count UDP datagrams of payload bytes from src (in a) to dst (in b); returns how many b received."""
+    family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    with lab.in_ns(lab.ns_b):
+        rx = socket.socket(family, socket.SOCK_DGRAM)
+    with lab.in_ns(lab.ns_a):
+        tx = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        rx.bind((dst, port))
+        rx.settimeout(0.3)
+        tx.bind((src, 0))
+        for _i in range(count):
+            tx.sendto(b"x" * payload, (dst, port))
+        got, deadline = 0, time.monotonic() + 2
+        while got < count and time.monotonic() < deadline:
+            try:
+                rx.recv(2048)
+                got += 1
+            except socket.timeout:
+                break
+        return got
+    finally:
+        tx.close()
+        rx.close()
+
+
+def dp(bpffs_root, state_dir, module, **args):
+    expect_fail = args.pop("_fail", False)
+    return run_module(module, dict(args, bpffs_root=bpffs_root, state_dir=state_dir), expect_fail=expect_fail)
+
+
+def slot_args(cilium, name, hook, plugins):
+    return dict(name=name, attach="cilium_custom", endpoint=ENDPOINT, custom_hook=hook,
+                cilium_globals=cilium.globals_dir, mode="link", plugins=plugins)
+
+
+def test_bytecount_per_identity_in_ipv4_and_ipv6_slots(lab, cilium, bpffs_root, state_dir):
+    dp(bpffs_root, state_dir, "datapath_plugin", name="bytecount", src=os.path.join(ROOT, "bpf", "examples", "bytecount.c"))
+    post = [{"plugin": "bytecount", "function": "bytecount", "hook": "post"}]
+    for name, hook in (("ep42-v4-in", "ipv4_ingress"), ("ep42-v6-in", "ipv6_ingress")):
+        res = dp(bpffs_root, state_dir, "dispatcher", **slot_args(cilium, name, hook, post))
+        assert res["changed"] is True
+    assert cilium.slot(0) is not None and cilium.slot(2) is not None
+    cilium.drop(ID_EXTRA)
+
+    assert send(lab, lab.addr_a, lab.addr_b, 9000, 5, 100) == 5
+    assert send(lab, cilium.extra, lab.addr_b, 9001, 3, 200) == 0, "Cilium's drop verdict must stay a drop"
+    assert send(lab, lab.addr6_a, lab.addr6_b, 9002, 4, 50) == 4
+    counted = read_pinned(os.path.join(bpffs_root, "plugins", "bytecount", "maps", "bytecount_map"))
+    assert counted.get(ID_A) == 5 * (L2_L3_L4_V4 + 100)
+    assert counted.get(ID_EXTRA) == 3 * (L2_L3_L4_V4 + 200), "the post hook counts dropped packets too"
+    assert counted.get(ID_A6) == 4 * (L2_L3_L4_V6 + 50)
+
+    for name, hook in (("ep42-v4-in", "ipv4_ingress"), ("ep42-v6-in", "ipv6_ingress")):
+        assert dp(bpffs_root, state_dir, "dispatcher", **slot_args(cilium, name, hook, post))["changed"] is False
+
+    for name in ("ep42-v4-in", "ep42-v6-in"):
+        assert dp(bpffs_root, state_dir, "dispatcher", name=name, state="absent")["changed"] is True
+    assert cilium.slot(0) is None and cilium.slot(2) is None
+    before = read_pinned(os.path.join(bpffs_root, "plugins", "bytecount", "maps", "bytecount_map"))
+    assert send(lab, lab.addr_a, lab.addr_b, 9000, 2, 100) == 2, "the stand-in's own path keeps working"
+    assert send(lab, cilium.extra, lab.addr_b, 9001, 2, 200) == 0
+    assert read_pinned(os.path.join(bpffs_root, "plugins", "bytecount", "maps", "bytecount_map")) == before
+
+
+def test_ordered_chain_in_one_slot(lab, cilium, bpffs_root, state_dir):
+    testdata = os.path.join(ROOT, "bpf", "testdata")
+    for name, src in (("counter", "counter.c"), ("twin", "counter_twin.c"), ("dropper", "dropper.c")):
+        dp(bpffs_root, state_dir, "datapath_plugin", name=name, src=os.path.join(testdata, src))
+    dp(bpffs_root, state_dir, "datapath_plugin", name="bytecount", src=os.path.join(ROOT, "bpf", "examples", "bytecount.c"))
+    plugins = [
+        {"plugin": "twin", "function": "count", "constraints": [{"order": "AFTER", "plugin": "dropper"}]},
+        {"plugin": "dropper", "function": "drop_port"},
+        {"plugin": "counter", "function": "count", "constraints": [{"anchor": "before", "plugin": "dropper"}]},
+        {"plugin": "bytecount", "function": "bytecount", "hook": "post"},
+    ]
+    res = dp(bpffs_root, state_dir, "dispatcher", **slot_args(cilium, "ep42-chain", "ipv4_ingress", plugins))
+    assert [p for p, _function in res["chain"]["pre"]] == ["counter", "dropper", "twin"]
+    assert send(lab, lab.addr_a, lab.addr_b, 7777, 10, 64) == 0
+    assert send(lab, lab.addr_a, lab.addr_b, 8888, 5, 64) == 5
+    counts = dict((n, read_pinned(os.path.join(bpffs_root, "plugins", n, "maps", m)).get(0, 0))
+                  for n, m in (("counter", "counts"), ("twin", "counts"), ("dropper", "dropped")))
+    assert counts["dropper"] == 10 and counts["counter"] - counts["twin"] == 10
+    counted = read_pinned(os.path.join(bpffs_root, "plugins", "bytecount", "maps", "bytecount_map"))
+    assert counted.get(ID_A) == 5 * (L2_L3_L4_V4 + 64), "a pre drop ends the chain: post hooks see only what passed"
+    dp(bpffs_root, state_dir, "dispatcher", name="ep42-chain", state="absent")
+    assert cilium.slot(0) is None
+
+
+def test_missing_prog_array_is_a_clear_error(lab, bpffs_root, state_dir, tmp_path):
+    dp(bpffs_root, state_dir, "datapath_plugin", name="bytecount", src=os.path.join(ROOT, "bpf", "examples", "bytecount.c"))
+    res = dp(bpffs_root, state_dir, "dispatcher", _fail=True, name="ep7", attach="cilium_custom", endpoint=7,
+             custom_hook="ipv4_egress", cilium_globals=str(tmp_path), plugins=[
+                 {"plugin": "bytecount", "function": "bytecount", "hook": "post"}])
+    assert "Cilium is not running with custom calls for endpoint 7" in res["msg"]
+    assert not os.path.exists(os.path.join(bpffs_root, "dispatchers"))

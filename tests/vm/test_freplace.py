@@ -13,6 +13,7 @@ host tier.
 
 import os
 import sys
+import time
 
 import pytest
 
@@ -103,7 +104,8 @@ def test_freplace_chain_end_to_end(vm, attach, side):
     # Reorder for real: counters survive, both counters now see the drops.
     c_before = vm.counter("counter")
     swapped = vm.apply(reordered)
-    assert swapped["changed"] and swapped["generation"] == 2 and vm.counter("counter") == c_before
+    # Not reset: stray packets (neighbour discovery) may only have added to it.
+    assert swapped["changed"] and swapped["generation"] == 2 and vm.counter("counter") >= c_before
     after_reorder = _burst(vm, attach)
     assert after_reorder["dropped"] == 10 and after_reorder["before_minus_after"] == 0
 
@@ -133,6 +135,22 @@ def _count_objects():
     return len(list(libbpf.prog_ids())), len(list(libbpf.link_ids()))
 
 
+def _settled_count(expected, timeout=20.0):
+    """Object counts once the kernel's deferred releases have run.
+
+    A swap at clsact (tc filter change) drops the old program from an RCU work
+    item, so for a moment after the swap it still has an id; under emulation
+    that moment is long. Wait for the counts to reach `expected`, bounded: a
+    real leak never gets there and the caller's assertion fails.
+    """
+    deadline = time.monotonic() + timeout
+    counts = _count_objects()
+    while counts != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        counts = _count_objects()
+    return counts
+
+
 def test_hundred_swaps_leave_one_dispatcher(vm):
     """100 chain swaps in freplace mode: exactly the objects of one dispatcher stay."""
     vm.apply(vm.spec("tc_ingress", "b", "freplace", cases.swap_hooks(0), name="dswap", keep=1))
@@ -140,16 +158,16 @@ def test_hundred_swaps_leave_one_dispatcher(vm):
     for i in range(1, 101):
         res = vm.apply(vm.spec("tc_ingress", "b", "freplace", cases.swap_hooks(i), name="dswap", keep=1))
         assert res["changed"] and res["generation"] == i + 1
-    assert _count_objects() == baseline, "swaps leaked programs or links"
+    assert _settled_count(baseline) == baseline, "swaps leaked programs or links"
     disp_dir = os.path.join(vm.bpffs_root, "dispatchers", "dswap")
     assert [d for d in os.listdir(disp_dir) if d.startswith("gen-")] == ["gen-101"]
     assert len(os.listdir(os.path.join(disp_dir, "gen-101", "ext"))) == 3
     assert udp_burst(vm.lab, DROP_PORT, 5) == 0 and udp_burst(vm.lab, OPEN_PORT, 5) == 5
     with vm.engine() as eng:
         eng.remove_dispatcher("dswap")
-    progs, links = _count_objects()
     # The dispatcher and its three extensions are gone, and so are the three extension links.
-    assert (progs, links) == (baseline[0] - 4, baseline[1] - 3)
+    expected = (baseline[0] - 4, baseline[1] - 3)
+    assert _settled_count(expected) == expected
 
 
 def test_sixty_four_plugins_in_freplace_mode(vm):

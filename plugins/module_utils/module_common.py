@@ -39,6 +39,12 @@ def require_libs(module):
         module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMP_ERR)
 
 
+def report_warnings(module, eng):
+    """Hand the engine's warnings (e.g. a constraint on an absent plugin) to Ansible."""
+    for warning in eng.warnings:
+        module.warn(warning)
+
+
 def engine(module):
     """An Engine for this module's options (import late: libbpf needs the target's
     libbpf.so.1, which require_libs-style checks report first)."""

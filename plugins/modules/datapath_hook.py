@@ -114,7 +114,7 @@ generation:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.module_common import (
-    common_spec, diff_of, engine, fail, known_errors, require_libs)
+    common_spec, diff_of, engine, fail, known_errors, report_warnings, require_libs)
 
 
 def main():
@@ -147,8 +147,9 @@ def main():
                  "constraints": constraints, "priority": p["priority"]}
         with engine(module) as eng:
             result = eng.set_hook(p["dispatcher"], entry, present=(p["state"] == "present"))
+            report_warnings(module, eng)
             module.exit_json(changed=result["changed"], chain=result.get("chain"), generation=result.get("generation"),
-                             warnings=eng.warnings, diff=diff_of(result))
+                             diff=diff_of(result))
     except errors + (ConstraintError,) as exc:
         fail(module, exc)
 

@@ -138,7 +138,7 @@ plugins:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.module_common import (
-    common_spec, engine, fail, known_errors, require_libs)
+    common_spec, engine, fail, known_errors, report_warnings, require_libs)
 
 
 def add_stats(dispatchers):
@@ -182,7 +182,8 @@ def main():
                 add_stats(facts["dispatchers"])
             if module.params["maps"]:
                 add_map_values(facts["plugins"])
-            module.exit_json(changed=False, warnings=eng.warnings, **facts)
+            report_warnings(module, eng)
+            module.exit_json(changed=False, **facts)
     except errors as exc:
         fail(module, exc)
 

@@ -130,7 +130,7 @@ rebuilt:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.module_common import (
-    common_spec, engine, fail, known_errors, require_libs)
+    common_spec, engine, fail, known_errors, report_warnings, require_libs)
 
 
 def describe(record):
@@ -171,7 +171,8 @@ def main():
             if params["state"] == "absent":
                 users = eng.dispatchers_using(params["name"])
                 changed = eng.remove_plugin(params["name"], force=params["force"])
-                module.exit_json(changed=changed, rebuilt=users if changed else [], warnings=eng.warnings,
+                report_warnings(module, eng)
+                module.exit_json(changed=changed, rebuilt=users if changed else [],
                                  diff={"before": describe(old), "after": ""})
             changed, record = eng.ensure_plugin(
                 params["name"], src=params["src"], obj=params["object"], sha256=params["sha256"],
@@ -184,7 +185,8 @@ def main():
                 "maps": dict((m, eng.layout.plugin_map_pin(params["name"], m)) for m in record["maps"]),
                 "sha256": record["plain_sha256"],
             }
-            module.exit_json(changed=changed, plugin=plugin, rebuilt=rebuilt, warnings=eng.warnings,
+            report_warnings(module, eng)
+            module.exit_json(changed=changed, plugin=plugin, rebuilt=rebuilt,
                              diff={"before": describe(old), "after": describe(record)})
     except errors as exc:
         fail(module, exc)

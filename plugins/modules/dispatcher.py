@@ -237,7 +237,7 @@ prog_id:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.module_common import (
-    common_spec, diff_of, engine, fail, known_errors, require_libs)
+    common_spec, diff_of, engine, fail, known_errors, report_warnings, require_libs)
 
 HOOK_SPEC = dict(
     plugin=dict(type="str", required=True),
@@ -331,10 +331,12 @@ def main():
         with engine(module) as eng:
             if p["state"] == "absent":
                 result = eng.remove_dispatcher(p["name"])
+                report_warnings(module, eng)
                 module.exit_json(changed=result["changed"], diff=diff_of(result))
             result = eng.ensure_dispatcher(spec)
+            report_warnings(module, eng)
             module.exit_json(changed=result["changed"], mode=result.get("mode"), generation=result.get("generation"),
-                             chain=result.get("chain"), prog_id=result.get("prog_id"), warnings=eng.warnings,
+                             chain=result.get("chain"), prog_id=result.get("prog_id"),
                              diff=diff_of(result))
     except errors + (ConstraintError,) as exc:
         fail(module, exc)

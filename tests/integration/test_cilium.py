@@ -12,9 +12,11 @@ addresses is three identities.
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 
@@ -199,3 +201,46 @@ def test_missing_prog_array_is_a_clear_error(lab, bpffs_root, state_dir, tmp_pat
                  {"plugin": "bytecount", "function": "bytecount", "hook": "post"}])
     assert "Cilium is not running with custom calls for endpoint 7" in res["msg"]
     assert not os.path.exists(os.path.join(bpffs_root, "dispatchers"))
+
+
+def run_role(tmp_path, cilium, bpffs_root, state_dir, state):
+    """Apply roles/bytecount with ansible-playbook to both IPv4 and IPv6 ingress slots."""
+    play = tmp_path / ("bytecount-%s.yml" % state)
+    points = [{"name": "ep42-v4-in", "attach": "cilium_custom", "endpoint": ENDPOINT, "custom_hook": "ipv4_ingress",
+               "cilium_globals": cilium.globals_dir},
+              {"name": "ep42-v6-in", "attach": "cilium_custom", "endpoint": ENDPOINT, "custom_hook": "ipv6_ingress",
+               "cilium_globals": cilium.globals_dir}]
+    play.write_text(json.dumps([{
+        "name": "bytecount role at a Cilium stand-in", "hosts": "localhost", "connection": "local",
+        "gather_facts": False, "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"},
+        "roles": [{"role": "ebpf.datapath.bytecount", "vars": {
+            "bytecount_state": state, "bytecount_install_deps": False, "bytecount_mode": "link",
+            "bytecount_bpffs_root": bpffs_root, "bytecount_state_dir": state_dir,
+            "bytecount_object_dir": str(tmp_path / "objects"), "bytecount_controller_dir": str(tmp_path / "build"),
+            "bytecount_attach_points": points}}],
+    }]))
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build"), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(play)],
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    recap = re.search(r"^localhost\s+:\s+(.*)$", proc.stdout, re.M).group(1)
+    return dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", recap))
+
+
+def test_bytecount_role_in_both_ingress_slots(lab, cilium, bpffs_root, state_dir, tmp_path):
+    """The role, as users run it: per-identity bytes exact, rerun unchanged, absent empties the slots."""
+    first = run_role(tmp_path, cilium, bpffs_root, state_dir, "present")
+    assert first["changed"] > 0
+    cilium.drop(ID_EXTRA)
+    assert send(lab, lab.addr_a, lab.addr_b, 9100, 6, 300) == 6
+    assert send(lab, cilium.extra, lab.addr_b, 9101, 2, 10) == 0, "Cilium's drop verdict must stay a drop"
+    assert send(lab, lab.addr6_a, lab.addr6_b, 9102, 3, 70) == 3
+    counted = read_pinned(os.path.join(bpffs_root, "plugins", "bytecount", "maps", "bytecount_map"))
+    assert counted.get(ID_A) == 6 * (L2_L3_L4_V4 + 300)
+    assert counted.get(ID_EXTRA) == 2 * (L2_L3_L4_V4 + 10)
+    assert counted.get(ID_A6) == 3 * (L2_L3_L4_V6 + 70)
+    assert run_role(tmp_path, cilium, bpffs_root, state_dir, "present")["changed"] == 0, "a rerun changes nothing"
+    run_role(tmp_path, cilium, bpffs_root, state_dir, "absent")
+    assert cilium.slot(0) is None and cilium.slot(2) is None
+    assert send(lab, lab.addr_a, lab.addr_b, 9100, 2, 300) == 2, "the stand-in's own path keeps working"
+    assert not os.path.exists(os.path.join(bpffs_root, "plugins"))

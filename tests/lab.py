@@ -334,6 +334,23 @@ class Lab:
         return subprocess.run(["ip", "netns", "exec", ns] + [str(a) for a in argv],
                               capture_output=True, text=True, check=check, **kwargs)
 
+    def quiet(self):
+        """No packets but the test's own: IPv6 off (no neighbour discovery, MLD or
+        router solicitations) and permanent ARP entries both ways (no ARP).
+        For tests that read several counters one after another and compare them."""
+        macs = {}
+        for ns, ifname in ((self.ns_a, self.if_a), (self.ns_b, self.if_b)):
+            self.run(ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
+            self.run(ns, "sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1")
+            with self.in_ns(ns):
+                with IPRoute() as ipr:
+                    link = ipr.get_links(ipr.link_lookup(ifname=ifname)[0])[0]
+                    macs[ns] = link.get_attr("IFLA_ADDRESS")
+        for ns, ifname, addr, peer in ((self.ns_a, self.if_a, self.addr_b, self.ns_b),
+                                       (self.ns_b, self.if_b, self.addr_a, self.ns_a)):
+            subprocess.run(["ip", "-n", ns, "neigh", "replace", addr, "lladdr", macs[peer], "dev", ifname,
+                            "nud", "permanent"], capture_output=True, text=True, check=True, timeout=30)
+
     def ping(self, from_ns, addr, count=3):
         """Ping ``addr`` from ``from_ns``; return the number of replies received."""
         proc = self.run(from_ns, "ping", "-c", count, "-i", "0.01", "-W", "1", addr,

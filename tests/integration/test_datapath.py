@@ -65,6 +65,7 @@ class Host:
 
 @pytest.fixture
 def host(lab, bpffs_root, state_dir):
+    lab.quiet()  # counters are compared after sequential reads: no stray packets
     return Host(lab, bpffs_root, state_dir)
 
 

@@ -338,18 +338,25 @@ class Lab:
         """No packets but the test's own: IPv6 off (no neighbour discovery, MLD or
         router solicitations) and permanent ARP entries both ways (no ARP).
         For tests that read several counters one after another and compare them."""
-        macs = {}
-        for ns, ifname in ((self.ns_a, self.if_a), (self.ns_b, self.if_b)):
+        for ns in (self.ns_a, self.ns_b):
             self.run(ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
             self.run(ns, "sysctl", "-q", "-w", "net.ipv6.conf.default.disable_ipv6=1")
-            with self.in_ns(ns):
-                with IPRoute() as ipr:
-                    link = ipr.get_links(ipr.link_lookup(ifname=ifname)[0])[0]
-                    macs[ns] = link.get_attr("IFLA_ADDRESS")
-        for ns, ifname, addr, peer in ((self.ns_a, self.if_a, self.addr_b, self.ns_b),
-                                       (self.ns_b, self.if_b, self.addr_a, self.ns_a)):
-            subprocess.run(["ip", "-n", ns, "neigh", "replace", addr, "lladdr", macs[peer], "dev", ifname,
-                            "nud", "permanent"], capture_output=True, text=True, check=True, timeout=30)
+        self.pin_neighbour(self.ns_a, self.addr_b)
+        self.pin_neighbour(self.ns_b, self.addr_a)
+
+    def mac(self, ns, ifname):
+        """The link-layer address of ifname in ns."""
+        with self.in_ns(ns):
+            with IPRoute() as ipr:
+                return ipr.get_links(ipr.link_lookup(ifname=ifname)[0])[0].get_attr("IFLA_ADDRESS")
+
+    def pin_neighbour(self, ns, addr):
+        """A permanent neighbour entry in ns for addr (an address of the peer end),
+        so no ARP or neighbour discovery is ever sent for it."""
+        ifname, peer_ns, peer_if = ((self.if_a, self.ns_b, self.if_b) if ns == self.ns_a
+                                    else (self.if_b, self.ns_a, self.if_a))
+        subprocess.run(["ip", "-n", ns, "neigh", "replace", addr, "lladdr", self.mac(peer_ns, peer_if),
+                        "dev", ifname, "nud", "permanent"], capture_output=True, text=True, check=True, timeout=30)
 
     def ping(self, from_ns, addr, count=3):
         """Ping ``addr`` from ``from_ns``; return the number of replies received."""

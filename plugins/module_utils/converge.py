@@ -309,7 +309,7 @@ class Engine:
             self._discard_generation(name, number)
             raise DatapathError(str(exc), log=exc.log)
         try:
-            prog_id = built.prog.info().id if hasattr(built.prog, "info") else _prog_id(built.fd)
+            prog_id = _prog_id(built.fd)
             if disp.get("attachment") and running is not None:
                 record = disp["attachment"]
                 if running != record.get("prog_id") and record.get("link_pin"):
@@ -448,22 +448,21 @@ class Engine:
                 raise DatapathError("unknown plugin '%s'; add it first with ebpf.datapath.datapath_plugin"
                                     % entry["plugin"])
             hooks.append(entry)
-        hooks.sort(key=lambda h: (h["hook"], h["plugin"], h["function"]))
-        if hooks == sorted(old_hooks, key=lambda h: (h["hook"], h["plugin"], h["function"])):
-            result = self.converge_dispatcher(dispatcher) if disp.get("generation") else None
-            if result is not None:
-                return result
+        hooks.sort(key=_hook_key)
+        if hooks == sorted(old_hooks, key=_hook_key):
+            # Nothing to record; still converge, so a lost attachment comes back.
+            if disp.get("generation"):
+                return self.converge_dispatcher(dispatcher)
             return {"changed": False, "before": describe_chain(disp), "after": describe_chain(disp),
                     "generation": disp.get("generation"), "chain": disp.get("chain")}
-        saved = disp.get("hooks", [])
         disp["hooks"] = hooks
         try:
             result = self.converge_dispatcher(dispatcher)
         except BaseException:
-            disp["hooks"] = saved
+            disp["hooks"] = old_hooks
             raise
         if self.check_mode:
-            disp["hooks"] = saved
+            disp["hooks"] = old_hooks
         result["changed"] = True
         return result
 
@@ -508,6 +507,11 @@ class Engine:
                 "used_by": self.dispatchers_using(name),
             })
         return {"dispatchers": dispatchers, "plugins": plugins}
+
+
+def _hook_key(hook):
+    """Hooks are recorded sorted by this, so equal sets compare equal."""
+    return (hook["hook"], hook["plugin"], hook["function"])
 
 
 def _prog_id(fd):

@@ -66,19 +66,10 @@ class Cilium:
 
     def _static_neighbours(self):
         """No ARP or neighbour discovery from our identities: their bytes are only our UDP."""
-        def mac(ns, ifname):
-            out = subprocess.run(["ip", "-n", ns, "-j", "link", "show", "dev", ifname],
-                                 capture_output=True, text=True, check=True).stdout
-            return json.loads(out)[0]["address"]
-        mac_a, mac_b = mac(self.lab.ns_a, self.lab.if_a), mac(self.lab.ns_b, self.lab.if_b)
-        entries = [(self.lab.ns_a, self.lab.if_a, self.lab.addr_b, mac_b),
-                   (self.lab.ns_a, self.lab.if_a, self.lab.addr6_b, mac_b),
-                   (self.lab.ns_b, self.lab.if_b, self.lab.addr_a, mac_a),
-                   (self.lab.ns_b, self.lab.if_b, self.extra, mac_a),
-                   (self.lab.ns_b, self.lab.if_b, self.lab.addr6_a, mac_a)]
-        for ns, ifname, addr, lladdr in entries:
-            subprocess.run(["ip", "-n", ns, "neigh", "replace", addr, "lladdr", lladdr, "dev", ifname,
-                            "nud", "permanent"], check=True)
+        for addr in (self.lab.addr_b, self.lab.addr6_b):
+            self.lab.pin_neighbour(self.lab.ns_a, addr)
+        for addr in (self.lab.addr_a, self.extra, self.lab.addr6_a):
+            self.lab.pin_neighbour(self.lab.ns_b, addr)
 
     def drop(self, identity):
         libbpf.map_update(self.obj.map("policy").fd, identity.to_bytes(4, "little"), TC_ACT_SHOT.to_bytes(4, "little"))

@@ -23,8 +23,10 @@ from ansible_collections.ebpf.datapath.plugins.module_utils import chain as chai
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_store
 from ansible_collections.ebpf.datapath.plugins.module_utils import probe
+from ansible_collections.ebpf.datapath.plugins.module_utils.faults import crash_point
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import (
-    DEFAULT_KEEP_GENERATIONS, Layout, Lock, Registry, remove_bpffs_tree, remove_empty_dirs)
+    DEFAULT_KEEP_GENERATIONS, Layout, Lock, Registry, remove_bpffs_tree, remove_empty_dirs,
+    remove_stale_temp_files)
 
 
 class DatapathError(Exception):
@@ -97,6 +99,7 @@ class Engine:
         try:
             self.registry = Registry.load(self.layout)
             if not self.check_mode:
+                remove_stale_temp_files(self.layout)
                 self._remove_orphans()
         except BaseException:
             self.lock.__exit__(None, None, None)
@@ -176,6 +179,7 @@ class Engine:
             plugin_store.pin_maps(self.layout, record)
         except plugin_store.PluginError as exc:
             raise DatapathError(str(exc), log=exc.log)
+        crash_point("after_map_pin")
         self.registry.plugins[name] = record
         self.save()
         # Dispatchers that use this plugin are rebuilt with its new code.
@@ -308,6 +312,7 @@ class Engine:
         except disp_mod.DispatcherError as exc:
             self._discard_generation(name, number)
             raise DatapathError(str(exc), log=exc.log)
+        crash_point("after_pin")
         try:
             prog_id = _prog_id(built.fd)
             if disp.get("attachment") and running is not None:
@@ -329,6 +334,7 @@ class Engine:
             self._discard_generation(name, number)
             raise DatapathError("attaching dispatcher '%s' failed; the running chain is unchanged: %s" % (name, exc))
         built.close()
+        crash_point("after_swap")
 
         disp["generation"] = number
         disp["mode_effective"] = mode

@@ -21,6 +21,7 @@ import os
 import tempfile
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils.faults import crash_point
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import fingerprint
 
 # Bump when the generated C changes shape, so recorded fingerprints stop matching
@@ -253,6 +254,7 @@ def build_link(toolchain, layout, name, kind, chain, main, plugins, prog_pin):
     Returns BuiltDispatcher; on any failure nothing stays pinned.
     """
     linked, used = prepare_link(toolchain, layout, kind, chain, main, plugins)
+    crash_point("after_compile")
 
     # Which pinned map each map of the linked object is.
     map_pins = {}
@@ -268,6 +270,7 @@ def build_link(toolchain, layout, name, kind, chain, main, plugins, prog_pin):
         except libbpf.BpfError as exc:
             raise DispatcherError(
                 "the kernel refused the dispatcher with its plugins: %s" % exc, log=exc.log or "")
+        crash_point("after_load")
         prog = obj.program(DISPATCHER_FUNC)
         layout.ensure_bpffs_dir(os.path.dirname(prog_pin))
         if os.path.lexists(prog_pin):
@@ -369,6 +372,7 @@ def build_freplace(toolchain, layout, name, kind, chain, main, plugins, prog_pin
     removes the generation's directory.
     """
     dispatcher_obj, extensions = prepare_freplace(toolchain, layout, kind, chain, main, plugins)
+    crash_point("after_compile")
     obj = libbpf.BpfObject.open_file(dispatcher_obj, name=DISPATCHER_FUNC)
     built = BuiltDispatcher(obj, None, prog_pin)
     try:
@@ -376,6 +380,7 @@ def build_freplace(toolchain, layout, name, kind, chain, main, plugins, prog_pin
             obj.load()
         except libbpf.BpfError as exc:
             raise DispatcherError("the kernel refused the freplace dispatcher: %s" % exc, log=exc.log or "")
+        crash_point("after_load")
         built.prog = obj.program(DISPATCHER_FUNC)
         layout.ensure_bpffs_dir(os.path.dirname(prog_pin))
         if os.path.lexists(prog_pin):

@@ -29,6 +29,7 @@ import stat
 import tempfile
 import time
 
+from ansible_collections.ebpf.datapath.plugins.module_utils.faults import crash_point
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import safe_join
 
 REGISTRY_VERSION = 1
@@ -73,6 +74,7 @@ def atomic_write(path, data, mode=0o600):
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        crash_point("while_saving")
         os.rename(tmp, path)
     except BaseException:
         try:
@@ -298,6 +300,22 @@ class Registry:
             if main and main.get("plugin") == plugin:
                 found.append((dname, dict(main, hook="main")))
         return found
+
+
+def remove_stale_temp_files(layout):
+    """Remove the temp files a run killed mid-write left (call under the lock:
+    then no other run can be writing one)."""
+    for directory in (layout.state_dir, layout.objects_dir):
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for entry in names:
+            if entry.startswith(".tmp-"):
+                try:
+                    os.unlink(os.path.join(directory, entry))
+                except OSError:
+                    pass  # gone already
 
 
 def store_object(layout, src_path):

@@ -175,18 +175,22 @@ class Engine:
             return False, old
         if self.check_mode:
             return True, record
-        try:
-            plugin_store.pin_maps(self.layout, record)
-        except plugin_store.PluginError as exc:
-            raise DatapathError(str(exc), log=exc.log)
+        created = self._pin_maps(record)
         crash_point("after_map_pin")
         self.registry.plugins[name] = record
         self.save()
-        # Dispatchers that use this plugin are rebuilt with its new code.
-        if old is not None and old.get("link_sha256") != record["link_sha256"]:
+        # Dispatchers that use this plugin are rebuilt with its new code, or
+        # with its new maps when the pins were lost (a reboot, a manual rm).
+        if old is not None and (old.get("link_sha256") != record["link_sha256"] or created):
             for dname in self.dispatchers_using(name):
-                self.converge_dispatcher(dname)
+                self.converge_dispatcher(dname, force=created)
         return True, record
+
+    def _pin_maps(self, record):
+        try:
+            return plugin_store.pin_maps(self.layout, record)
+        except plugin_store.PluginError as exc:
+            raise DatapathError(str(exc), log=exc.log)
 
     def dispatchers_using(self, plugin):
         return sorted(set(d for d, _hook in self.registry.hooks_using_plugin(plugin)))
@@ -275,9 +279,11 @@ class Engine:
                         % (owner[sym], p, sym))
                 owner[sym] = p
 
-    def converge_dispatcher(self, name):
+    def converge_dispatcher(self, name, force=False):
         """Make the kernel run the recorded recipe of dispatcher name.
 
+        force rebuilds even when the running generation matches (its plugin maps
+        were re-pinned, so it no longer shares them with their pins).
         Returns dict(changed, before, after, generation, mode, chain, prog_id).
         """
         disp = self.registry.dispatchers[name]
@@ -296,10 +302,14 @@ class Engine:
         running = None
         if disp.get("attachment"):
             running = attach_mod.attached_prog_id(ap, disp["attachment"])
-        if current and current["fingerprint"] == fp and running is not None and running == current.get("prog_id"):
+        if running is None and disp.get("pending") and not self.check_mode:
+            running = self._adopt_pending(disp, ap)
+        if (not force and current and current["fingerprint"] == fp and running is not None
+                and running == current.get("prog_id") and os.path.exists(current["prog_pin"])):
             return self._result(False, disp, before, describe_chain(disp), current)
 
-        number = (disp.get("generation") or 0) + 1
+        # Numbers only grow, also after a rollback to an older generation.
+        number = max([g["number"] for g in disp.get("generations", [])] + [disp.get("generation") or 0]) + 1
         preview = dict(disp, mode_effective=mode)
         after = describe_chain(preview, chain, number)
         if self.check_mode:
@@ -313,8 +323,13 @@ class Engine:
             self._discard_generation(name, number)
             raise DatapathError(str(exc), log=exc.log)
         crash_point("after_pin")
+        prog_id = _prog_id(built.fd)
+        # Write-ahead: should this run die between the swap and the save below,
+        # the next run finds the attach point running this program and knows it
+        # is ours (see _adopt_pending).
+        disp["pending"] = {"generation": number, "prog_id": prog_id}
+        self.save()
         try:
-            prog_id = _prog_id(built.fd)
             if disp.get("attachment") and running is not None:
                 record = disp["attachment"]
                 if running != record.get("prog_id") and record.get("link_pin"):
@@ -331,17 +346,24 @@ class Engine:
                                                        position=disp.get("position"))
         except Exception as exc:
             built.close()
+            disp.pop("pending", None)
             self._discard_generation(name, number)
             raise DatapathError("attaching dispatcher '%s' failed; the running chain is unchanged: %s" % (name, exc))
         built.close()
         crash_point("after_swap")
 
+        disp.pop("pending", None)
         disp["generation"] = number
         disp["mode_effective"] = mode
         disp["chain"] = chain
         generations = disp.setdefault("generations", [])
+        # spec: what the recipe was, so a rollback restores it and a rerun of the
+        # rolled-back recipe is recognised as unchanged.
         generations.append({"number": number, "fingerprint": fp, "recipe": recipe, "chain": chain,
-                            "prog_id": prog_id, "prog_pin": prog_pin})
+                            "prog_id": prog_id, "prog_pin": prog_pin,
+                            "spec": {"hooks": copy.deepcopy(disp.get("hooks", [])),
+                                     "main": copy.deepcopy(disp.get("main")),
+                                     "strict_constraints": disp.get("strict_constraints", False)}})
         keep = int(disp.get("keep_generations") or DEFAULT_KEEP_GENERATIONS)
         dropped = generations[:-keep]
         disp["generations"] = generations[-keep:]
@@ -349,6 +371,30 @@ class Engine:
         for old in dropped:
             remove_bpffs_tree(self.layout.generation_dir(name, old["number"]))
         return self._result(True, disp, before, after, disp["generations"][-1])
+
+    def _adopt_pending(self, disp, ap):
+        """A run died after installing a program at the attach point and before
+        recording it. If the attach point runs exactly that program, the
+        attachment is ours: return its id so the caller swaps from it.
+
+        tcx and XDP first attachments need no help: their unrecorded link pin is
+        removed at the start of the run, which detaches them.
+        """
+        pending = disp.pop("pending")
+        record = disp.get("attachment")
+        if record is None and ap.kind == "cilium_custom":
+            record = {"kind": "cilium_custom", "backend": "cilium_prog_array", "map_path": ap.cilium_map_path,
+                      "endpoint": int(ap.endpoint), "custom_hook": ap.custom_hook, "key": ap.cilium_key}
+        if record is None:
+            return None
+        candidate = dict(record, prog_id=pending["prog_id"])
+        try:
+            if attach_mod.attached_prog_id(ap, candidate) != pending["prog_id"]:
+                return None
+        except attach_mod.AttachError:
+            return None
+        disp["attachment"] = candidate
+        return pending["prog_id"]
 
     @staticmethod
     def _current_generation(disp):
@@ -415,6 +461,7 @@ class Engine:
                 self.registry.dispatchers.pop(name, None)
             else:
                 self.registry.dispatchers[name] = old
+            self.save()  # converge may have written its write-ahead record
             raise
         if old is not None and not result["changed"] and _recipe_fields(old) != _recipe_fields(new):
             # Only bookkeeping changed (e.g. keep_generations); record it.
@@ -438,6 +485,115 @@ class Engine:
         self.save()
         self._tidy()
         return {"changed": True, "before": before, "after": ""}
+
+    # -------------------------------------------------------------- rollback
+    def rollback(self, name, number=None):
+        """Make a kept generation of dispatcher name the running one again, with
+        one atomic swap to its pinned program, and restore its recipe.
+
+        number None means the newest kept generation older than the current one.
+        Returns dict(changed, before, after, from, to).
+        """
+        disp = self.registry.dispatchers.get(name)
+        if disp is None:
+            raise DatapathError("unknown dispatcher '%s'" % name)
+        current = disp.get("generation")
+        kept = sorted(g["number"] for g in disp.get("generations", []))
+        if number is None:
+            older = [n for n in kept if current is None or n < current]
+            if not older:
+                raise DatapathError(
+                    "dispatcher '%s' has no generation older than %s to roll back to (kept: %s)"
+                    % (name, current, ", ".join(map(str, kept)) or "none"))
+            number = older[-1]
+        target = dict((g["number"], g) for g in disp.get("generations", [])).get(number)
+        if target is None:
+            raise DatapathError("dispatcher '%s' has no generation %s; kept generations: %s (raise keep_generations "
+                                "to keep more)" % (name, number, ", ".join(map(str, kept)) or "none"))
+        ap = attach_point(disp)
+        running = attach_mod.attached_prog_id(ap, disp["attachment"]) if disp.get("attachment") else None
+        before = describe_chain(disp)
+        after = describe_chain(dict(disp, mode_effective=target["recipe"].get("mode")), target["chain"], number)
+        result = {"name": name, "from": current, "to": number, "before": before, "after": after}
+        if number == current and running is not None and running == target.get("prog_id"):
+            return dict(result, changed=False, after=before)
+        missing = sorted(self._plugins_of(target.get("spec") or {}) - set(self.registry.plugins))
+        if missing:
+            raise DatapathError("generation %s of dispatcher '%s' uses plugin(s) %s, removed since; add them again "
+                                "with ebpf.datapath.datapath_plugin first" % (number, name, ", ".join(missing)))
+        if "spec" not in target:
+            raise DatapathError("generation %s of dispatcher '%s' was recorded by an older version of the "
+                                "collection without its recipe; it cannot be rolled back to" % (number, name))
+        from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+        try:
+            fd = libbpf.obj_get(target["prog_pin"])
+        except libbpf.BpfError as exc:
+            raise DatapathError("generation %s of dispatcher '%s' is no longer pinned at %s (%s); after a reboot only "
+                                "the current generation is rebuilt" % (number, name, target["prog_pin"], exc))
+        try:
+            if libbpf.prog_info(fd).id != target.get("prog_id"):
+                raise DatapathError("%s does not hold the program generation %s recorded; not rolling back to it"
+                                    % (target["prog_pin"], number))
+            if self.check_mode:
+                return dict(result, changed=True)
+            disp["pending"] = {"generation": number, "prog_id": target["prog_id"]}
+            self.save()
+            try:
+                if disp.get("attachment") and running is not None:
+                    disp["attachment"] = attach_mod.swap(ap, dict(disp["attachment"], prog_id=running), fd)
+                else:
+                    if disp.get("attachment"):
+                        attach_mod.detach(ap, disp["attachment"])
+                    disp["attachment"] = attach_mod.attach(ap, fd, self.layout.link_pin(name, number),
+                                                           position=disp.get("position"))
+            except Exception as exc:
+                disp.pop("pending", None)
+                self.save()
+                raise DatapathError("rolling dispatcher '%s' back failed; the running chain is unchanged: %s"
+                                    % (name, exc))
+        finally:
+            libbpf.close_fd(fd)
+        disp.pop("pending", None)
+        disp["generation"] = number
+        disp["chain"] = target["chain"]
+        disp["mode_effective"] = target["recipe"].get("mode")
+        disp["hooks"] = copy.deepcopy(target["spec"]["hooks"])
+        disp["main"] = copy.deepcopy(target["spec"]["main"])
+        disp["strict_constraints"] = target["spec"].get("strict_constraints", False)
+        self.save()
+        return dict(result, changed=True)
+
+    # --------------------------------------------------------------- restore
+    def restore(self):
+        """Bring back, after a reboot or a lost bpffs, everything the registry
+        records: plugin maps pinned, every dispatcher built and attached.
+        Generations whose pins are gone are forgotten (only the running chain is
+        rebuilt). Returns dict(changed, plugins: [...], dispatchers: [...])."""
+        repinned = []
+        for name, record in sorted(self.registry.plugins.items()):
+            if plugin_store.maps_pinned(self.layout, record):
+                continue
+            repinned.append(name)
+            if not self.check_mode:
+                self._pin_maps(record)
+        results = []
+        for name, disp in sorted(self.registry.dispatchers.items()):
+            gone = [g for g in disp.get("generations", []) if not os.path.exists(g["prog_pin"])]
+            if gone and not self.check_mode:
+                disp["generations"] = [g for g in disp["generations"] if g not in gone]
+                self.save()
+            force = any(p in repinned for p in self._plugins_of(disp))
+            result = self.converge_dispatcher(name, force=force)
+            results.append(dict(result, name=name))
+        return {"changed": bool(repinned) or any(r["changed"] for r in results),
+                "plugins": repinned, "dispatchers": results}
+
+    @staticmethod
+    def _plugins_of(disp):
+        names = set(h["plugin"] for h in disp.get("hooks", []))
+        if disp.get("main"):
+            names.add(disp["main"]["plugin"])
+        return names
 
     # ----------------------------------------------------------------- hooks
     def set_hook(self, dispatcher, entry, present=True):
@@ -466,6 +622,7 @@ class Engine:
             result = self.converge_dispatcher(dispatcher)
         except BaseException:
             disp["hooks"] = old_hooks
+            self.save()  # converge may have written its write-ahead record
             raise
         if self.check_mode:
             disp["hooks"] = old_hooks
@@ -496,7 +653,9 @@ class Engine:
                 "hooks": disp.get("hooks", []),
                 "chain": disp.get("chain", {"pre": [], "post": []}),
                 "generation": disp.get("generation"),
-                "generations": [{"number": g["number"], "prog_id": g.get("prog_id"), "chain": g["chain"]}
+                "generations": [{"number": g["number"], "prog_id": g.get("prog_id"), "chain": g["chain"],
+                                 "current": g["number"] == disp.get("generation"),
+                                 "pinned": os.path.exists(g["prog_pin"])}
                                 for g in disp.get("generations", [])],
                 "attached": running is not None and current is not None and running == current.get("prog_id"),
                 "prog_id": running,

@@ -45,6 +45,12 @@ options:
         bytes are read as integers; per-CPU values are summed; other sizes are shown as hex.
     type: bool
     default: false
+  render:
+    description:
+      - Add a picture of each dispatcher's chain (pre plugins, main, post plugins in order, and the kept generations)
+        as RV(diagrams), in Mermaid (C(flowchart)) or Graphviz (C(dot)) text.
+    type: str
+    choices: [mermaid, graphviz]
 """
 
 EXAMPLES = r"""
@@ -55,6 +61,19 @@ EXAMPLES = r"""
 - name: Show the chain of one dispatcher
   ansible.builtin.debug:
     msg: "{{ (dp.dispatchers | selectattr('name', 'equalto', 'eth0-in') | first).text }}"
+
+- name: Draw the chain of eth0-in with Graphviz
+  ebpf.datapath.datapath_info:
+    dispatcher: eth0-in
+    render: graphviz
+  register: pic
+
+- name: Save it for dot -Tpng
+  ansible.builtin.copy:
+    content: "{{ pic.diagrams['eth0-in'] }}"
+    dest: /tmp/eth0-in.dot
+    mode: "0644"
+  delegate_to: localhost
 """
 
 RETURN = r"""
@@ -97,7 +116,9 @@ dispatchers:
       description: Running generation number.
       type: int
     generations:
-      description: Kept generations, oldest first.
+      description:
+        - Kept generations, oldest first, each with C(number), C(prog_id), C(chain), C(current) (the running one) and
+          C(pinned) (still pinned, so a rollback to it is possible).
       type: list
     attached:
       description: Whether the kernel runs the recorded generation at the attach point.
@@ -133,6 +154,11 @@ plugins:
       description: With O(maps=true), each map's entries as a dict of key to value.
       type: dict
       sample: {counts: {"0": 35, "1": 3120}}
+diagrams:
+  description: With O(render), each dispatcher's picture, by dispatcher name.
+  returned: when O(render) is set
+  type: dict
+  sample: {eth0-in: "digraph \"eth0-in\" {\n  rankdir=LR;\n  ...}\n"}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -166,6 +192,7 @@ def main():
             dispatcher=dict(type="str"),
             stats=dict(type="bool", default=False),
             maps=dict(type="bool", default=False),
+            render=dict(type="str", choices=["mermaid", "graphviz"]),
         ),
         supports_check_mode=True,
     )
@@ -182,6 +209,9 @@ def main():
                 add_stats(facts["dispatchers"])
             if module.params["maps"]:
                 add_map_values(facts["plugins"])
+            if module.params["render"]:
+                from ansible_collections.ebpf.datapath.plugins.module_utils.render import render
+                facts["diagrams"] = dict((d["name"], render(d, module.params["render"])) for d in facts["dispatchers"])
             report_warnings(module, eng)
             module.exit_json(changed=False, **facts)
     except errors as exc:

@@ -33,7 +33,8 @@ def _spec_keys(path):
 def test_documentation_matches_argument_spec():
     fragment = yaml.safe_load(_doc(os.path.join(ROOT, "plugins", "doc_fragments", "common.py")))
     modules = [m for m in os.listdir(MODULES) if m.endswith(".py")]
-    assert sorted(modules) == ["datapath_hook.py", "datapath_info.py", "datapath_plugin.py", "dispatcher.py"]
+    assert sorted(modules) == ["datapath_hook.py", "datapath_info.py", "datapath_plugin.py", "datapath_restore.py",
+                               "datapath_rollback.py", "dispatcher.py"]
     for name in modules:
         path = os.path.join(MODULES, name)
         doc = yaml.safe_load(_doc(path))

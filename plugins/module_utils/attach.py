@@ -266,6 +266,41 @@ def detach(ap, record):
     raise AttachError("unknown attachment backend %r in the record" % (backend,))
 
 
+def find_attachment(ap, prog_id):
+    """The attachment record of program ``prog_id`` if it is installed at ``ap``
+    without a record: a run that died right after its first attach and before
+    saving leaves a clsact filter or a Cilium slot holding its program, which
+    the caller knows (write-ahead) to be ours. None when it is not there, and
+    always for tcx and XDP, whose links are found by their pins instead.
+
+    Of a clsact qdisc we cannot tell whether that run created it, so the record
+    says it did not: removal then leaves the qdisc in place.
+    """
+    if ap.kind == "cilium_custom":
+        record = {"kind": "cilium_custom", "backend": "cilium_prog_array", "map_path": ap.cilium_map_path,
+                  "endpoint": int(ap.endpoint), "custom_hook": ap.custom_hook, "key": ap.cilium_key,
+                  "prog_id": prog_id, "prog_name": None}
+        return record if _cilium_slot(record) == prog_id else None
+    if ap.kind == "xdp" or ap.backend == "tcx" or (ap.backend == "auto" and _probe_tcx() is not False):
+        return None
+    _need_pyroute2(ap)
+    if _netns_gone(ap):
+        return None
+    parent = _clsact_parent(ap)
+    with in_netns(ap):
+        with IPRoute() as ipr:
+            ifindex = _ifindex(ipr, ap, required=False)
+            if ifindex is None or _clsact_qdisc(ipr, ifindex) != "clsact":
+                return None
+            for f in _tc_filters(ipr, ifindex, parent):
+                if f["kind"] == "bpf" and f["prog_id"] == prog_id:
+                    return {"kind": ap.kind, "backend": "clsact", "interface": ap.interface, "netns": ap.netns,
+                            "ifindex": ifindex, "parent": parent, "priority": f["prio"], "handle": f["handle"],
+                            "protocol": ETH_P_ALL, "created_qdisc": False, "prog_id": prog_id,
+                            "prog_name": f["name"]}
+    return None
+
+
 def owner_conflicts(ap, record=None):
     """A description of a foreign program at ``ap``, or None.
 
@@ -375,12 +410,23 @@ def _probe_tcx():
 
 
 def _ensure_pin_dir(pin_path):
-    parent = os.path.dirname(pin_path)
-    if parent and not os.path.isdir(parent):
-        os.makedirs(parent, 0o700)
+    _mkdirs_private(os.path.dirname(pin_path))
     if os.path.lexists(pin_path):
         raise AttachError("pin path %s already exists; a previous attachment was not cleaned up "
                           "(remove it once nothing uses it)" % pin_path)
+
+
+def _mkdirs_private(path):
+    """mkdir -p with mode 0700 on every directory made (os.makedirs gives the
+    intermediate ones the umask's mode)."""
+    if not path or os.path.isdir(path):
+        return
+    _mkdirs_private(os.path.dirname(path.rstrip("/")))
+    try:
+        os.mkdir(path, 0o700)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST:
+            raise
 
 
 def _pin_link(link_fd, pin_path):
@@ -407,9 +453,14 @@ def _tcx_attach(ap, prog_fd, prog, pin_path, position):
         try:
             link_fd = _tcx_create(prog_fd, ifindex, attach_type, anchor, relative)
         except libbpf.BpfError as exc:
-            if anchor in ("before", "after") and exc.errno == errno.ENOENT:
-                raise AttachError("tcx anchor %s program %s: no such program at tc %s on %s"
-                                  % (anchor, relative, ap.direction, ap.where()))
+            # ENOENT: no such program; EINVAL: it exists but is not at this hook.
+            if anchor in ("before", "after") and exc.errno in (errno.ENOENT, errno.EINVAL):
+                there = _tcx_prog_ids(ifindex, attach_type)
+                if relative not in there:
+                    raise AttachError("tcx anchor %s program %s: no such program at tc %s on %s (programs there: %s); "
+                                      "give the id of one of them in position.prog_id"
+                                      % (anchor, relative, ap.direction, ap.where(),
+                                         ", ".join(str(i) for i in there) or "none"))
             if exc.errno == errno.EINVAL and _probe_tcx() is not True:
                 raise _TcxUnsupported(str(exc))
             raise AttachError("cannot attach a tcx link to tc %s on %s: %s" % (ap.direction, ap.where(), exc))
@@ -439,6 +490,14 @@ def _tcx_anchor(position):
     if anchor in ("first", "last") and relative:
         raise AttachError("tcx anchor %s takes no prog_id" % anchor)
     return anchor, relative
+
+
+def _tcx_prog_ids(ifindex, attach_type):
+    """Programs at a tcx hook (in the current network namespace), [] if unknown."""
+    try:
+        return libbpf.prog_query(ifindex, attach_type).prog_ids
+    except libbpf.BpfError:
+        return []
 
 
 def _tcx_create(prog_fd, ifindex, attach_type, anchor, relative):

@@ -120,13 +120,19 @@ class Engine:
             self._toolchain = Toolchain(cache)
         return self._toolchain
 
-    def save(self):
+    def save(self, crash_at="while_saving"):
         if not self.check_mode:
-            self.registry.save()
+            self.registry.save(crash_at=crash_at)
 
     # ---------------------------------------------------------------- recovery
     def _remove_orphans(self):
         """Unpin what a crashed run left in bpffs that the registry does not know."""
+        plugins = os.path.join(self.layout.bpffs_root, "plugins")
+        if os.path.isdir(plugins):
+            for name in os.listdir(plugins):
+                if name not in self.registry.plugins:
+                    # Maps pinned by a first install killed before its save.
+                    remove_bpffs_tree(os.path.join(plugins, name))
         root = os.path.join(self.layout.bpffs_root, "dispatchers")
         if os.path.isdir(root):
             for name in os.listdir(root):
@@ -173,6 +179,8 @@ class Engine:
             "plain_sha256", "link_sha256", "source", "cflags", "include_dirs"))
         if same and plugin_store.maps_pinned(self.layout, old):
             return False, old
+        if old is not None:
+            self._check_users(name, record)
         if self.check_mode:
             return True, record
         created = self._pin_maps(record)
@@ -182,9 +190,40 @@ class Engine:
         # Dispatchers that use this plugin are rebuilt with its new code, or
         # with its new maps when the pins were lost (a reboot, a manual rm).
         if old is not None and (old.get("link_sha256") != record["link_sha256"] or created):
-            for dname in self.dispatchers_using(name):
-                self.converge_dispatcher(dname, force=created)
+            try:
+                for dname in self.dispatchers_using(name):
+                    self.converge_dispatcher(dname, force=created)
+            except BaseException:
+                # The verifier refused the new code in a dispatcher: keep the old
+                # code on record (what the running chains were built from).
+                self.registry.plugins[name] = old
+                self.save()
+                for m in set(record["maps"]) - set(old["maps"]):
+                    remove_bpffs_tree(self.layout.plugin_map_pin(name, m))
+                raise
         return True, record
+
+    def _check_users(self, name, record):
+        """New code for a hooked plugin must still fit every dispatcher using it
+        (functions present, signatures right, no symbol clash); refuse before
+        anything is stored rather than leave a recipe that cannot be built."""
+        users = self.dispatchers_using(name)
+        if not users:
+            return
+        old = self.registry.plugins[name]
+        self.registry.plugins[name] = record
+        try:
+            for dname in users:
+                disp = self.registry.dispatchers[dname]
+                try:
+                    chain = self.solve(disp)
+                    if self.resolve_mode(disp.get("mode", "auto")) == "link":
+                        self._check_link_conflicts(disp, chain)
+                except DatapathError as exc:
+                    raise DatapathError("plugin '%s' is used by dispatcher '%s', which its new code would break: %s"
+                                        % (name, dname, exc))
+        finally:
+            self.registry.plugins[name] = old
 
     def _pin_maps(self, record):
         try:
@@ -328,7 +367,7 @@ class Engine:
         # the next run finds the attach point running this program and knows it
         # is ours (see _adopt_pending).
         disp["pending"] = {"generation": number, "prog_id": prog_id}
-        self.save()
+        self.save(crash_at="while_saving_ahead")
         try:
             if disp.get("attachment") and running is not None:
                 record = disp["attachment"]
@@ -381,14 +420,15 @@ class Engine:
         removed at the start of the run, which detaches them.
         """
         pending = disp.pop("pending")
-        record = disp.get("attachment")
-        if record is None and ap.kind == "cilium_custom":
-            record = {"kind": "cilium_custom", "backend": "cilium_prog_array", "map_path": ap.cilium_map_path,
-                      "endpoint": int(ap.endpoint), "custom_hook": ap.custom_hook, "key": ap.cilium_key}
-        if record is None:
-            return None
-        candidate = dict(record, prog_id=pending["prog_id"])
         try:
+            record = disp.get("attachment")
+            if record is None:
+                # A first attachment: a clsact filter or Cilium slot holding the
+                # pending program has no record yet; find it by program id.
+                record = attach_mod.find_attachment(ap, pending["prog_id"])
+            if record is None:
+                return None
+            candidate = dict(record, prog_id=pending["prog_id"])
             if attach_mod.attached_prog_id(ap, candidate) != pending["prog_id"]:
                 return None
         except attach_mod.AttachError:
@@ -537,7 +577,7 @@ class Engine:
             if self.check_mode:
                 return dict(result, changed=True)
             disp["pending"] = {"generation": number, "prog_id": target["prog_id"]}
-            self.save()
+            self.save(crash_at="while_saving_ahead")
             try:
                 if disp.get("attachment") and running is not None:
                     disp["attachment"] = attach_mod.swap(ap, dict(disp["attachment"], prog_id=running), fd)

@@ -14,6 +14,8 @@ The points, in the order a chain change passes them:
   after_compile   dispatcher compiled (and linked), nothing loaded
   after_load      dispatcher loaded into the kernel, nothing pinned
   after_pin       new generation pinned (programs and links), not attached
+  while_saving_ahead
+                  the write-ahead record (see converge) synced, not yet renamed
   after_swap      new generation attached, registry not yet saved
   while_saving    registry temp file written and synced, not yet renamed
 """
@@ -26,7 +28,8 @@ import os
 import signal
 
 ENV = "EBPF_DATAPATH_CRASH_AT"
-POINTS = ("after_map_pin", "after_compile", "after_load", "after_pin", "after_swap", "while_saving")
+POINTS = ("after_map_pin", "after_compile", "after_load", "after_pin", "while_saving_ahead", "after_swap",
+          "while_saving")
 
 
 def crash_point(name):

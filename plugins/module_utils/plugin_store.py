@@ -14,19 +14,25 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import os
 import stat
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import plugin_symbol
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import (
-    remove_bpffs_tree, sha256_file, store_object)
+    atomic_write, remove_bpffs_tree, remove_empty_dirs, sha256_file)
 
 # Context types a hook function may take, per program kind.
 CTX_TYPES = {"tc": "struct __sk_buff *", "cilium": "struct __sk_buff *", "xdp": "struct xdp_md *"}
 
 # Global variables the static linker merges by design and we must not rename.
 _KEEP_SECTIONS = ("license", "version")
+
+# sha256 -> the file build() made or checked in this run. Nothing enters the
+# object store before pin_maps() succeeds, so a refused plugin (or a check-mode
+# run) leaves the store exactly as it was.
+_STAGED = {}
 
 
 class PluginError(Exception):
@@ -40,6 +46,8 @@ class PluginError(Exception):
 def check_input_file(path, what):
     """Refuse files an attacker could swap or edit: symlinks, non-regular files,
     group/world-writable files. Plugins run as kernel code, so this matters."""
+    if "\0" in path:
+        raise PluginError("%s path %r contains a NUL character; give the plain path of the file" % (what, path))
     try:
         st = os.lstat(path)
     except OSError as exc:
@@ -76,9 +84,10 @@ def inspect_object(path):
 
 
 def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), include_dirs=()):
-    """Compile or take a plugin; return its registry record (objects stored).
+    """Compile or take a plugin; return its registry record.
 
-    Nothing in the kernel changes here: maps are pinned by pin_maps().
+    Nothing on the host changes here (but the compile cache): the objects are
+    stored and the maps pinned by pin_maps().
     """
     if src is not None:
         check_input_file(src, "plugin source")
@@ -100,8 +109,8 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
                 "plugin source %s compiles, but not with its global symbols (%s) prefixed for linking; "
                 "one of them is also used as another identifier. Rename it or make it static.\n%s"
                 % (src, ", ".join(sorted(defines)), exc.log), log=exc.log)
-        plain_sha, _plain_path = store_object(layout, plain.object_path)
-        link_sha, _link_path = store_object(layout, namespaced.object_path)
+        plain_sha = _stage(plain.object_path)
+        link_sha = _stage(namespaced.object_path)
         source = {"src": os.path.abspath(src), "sha256": sha256_file(src)}
         link_symbols = dict((fn, plugin_symbol(name, fn)) for fn in info["functions"])
         link_maps = dict((plugin_symbol(name, m), m) for m in info["maps"])
@@ -114,8 +123,7 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
         info = inspect_object(obj)
         if not info["functions"]:
             raise PluginError("plugin object %s defines no global function to hook" % obj)
-        plain_sha, _plain_path = store_object(layout, obj)
-        link_sha = plain_sha
+        plain_sha = link_sha = _stage(obj, digest)
         source = {"object": os.path.abspath(obj), "sha256": digest}
         # A prebuilt object cannot be renamed: its globals must be unique among
         # the plugins of a dispatcher, which the build checks.
@@ -158,31 +166,86 @@ def check_hook_signature(record, function, hook, kind):
                             hook, function, ", ".join(want)))
 
 
+def _stage(path, digest=None):
+    """Remember a built or checked object until pin_maps() stores it; its sha256."""
+    digest = digest or sha256_file(path)
+    _STAGED[digest] = path
+    return digest
+
+
+def _read_exactly(path, digest):
+    """The bytes of path, refused unless they hash to digest: what is stored is
+    what was checked, even if someone swaps the file in between."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise PluginError("%s is no longer a regular file; install the plugin again" % path)
+        data = handle.read()
+    found = hashlib.sha256(data).hexdigest()
+    if found != digest:
+        raise PluginError("%s changed while it was being installed (sha256 %s, checked %s); install the plugin again"
+                          % (path, found, digest))
+    return data
+
+
+def store_objects(layout, record):
+    """Put the record's objects into the content-addressed store (0600, atomic
+    writes); returns the paths this call added."""
+    added = []
+    for digest in sorted(set([record["plain_sha256"], record["link_sha256"]])):
+        dest = layout.object_path(digest)
+        if os.path.exists(dest):
+            continue
+        staged = _STAGED.get(digest)
+        if staged is None:
+            raise PluginError("object %s of plugin '%s' is missing from %s; install the plugin again"
+                              % (digest, record["name"], layout.objects_dir))
+        atomic_write(dest, _read_exactly(staged, digest))
+        added.append(dest)
+    return added
+
+
 def pin_maps(layout, record):
-    """Create the plugin's maps (or reuse the pinned ones) and pin them by their
-    declared names. Returns True when a map was created."""
-    path = layout.object_path(record["plain_sha256"])
+    """Store the plugin's objects, create its maps (or reuse the pinned ones) and
+    pin them by their declared names. Returns True when a map was created.
+
+    On failure everything this call added is taken away again: pins,
+    directories and stored objects."""
+    added = store_objects(layout, record)
     maps_dir = os.path.join(layout.plugin_dir(record["name"]), "maps")
-    before = set(os.listdir(maps_dir)) if os.path.isdir(maps_dir) else set()
-    layout.ensure_bpffs_dir(maps_dir)
-    obj = libbpf.BpfObject.open_file(path, name=record["name"])
+    before = set(os.listdir(maps_dir)) if os.path.isdir(maps_dir) else None
     try:
-        for prog in obj.programs():
-            prog.set_autoload(False)  # only the maps are wanted here
-        for bpf_map in obj.maps():
-            if not bpf_map.is_internal:
-                bpf_map.set_pin_path(layout.plugin_map_pin(record["name"], bpf_map.name))
+        layout.ensure_bpffs_dir(maps_dir)
+        obj = libbpf.BpfObject.open_file(layout.object_path(record["plain_sha256"]), name=record["name"])
         try:
-            obj.load()
-        except libbpf.BpfError as exc:
-            raise PluginError(
-                "the maps of plugin '%s' cannot be created or reused: %s. If a map's definition "
-                "changed, remove the plugin (state: absent, force: true) to drop its old maps"
-                % (record["name"], exc), log=exc.log or "")
-    finally:
-        obj.close()
-    after = set(os.listdir(maps_dir))
-    return after != before
+            for prog in obj.programs():
+                prog.set_autoload(False)  # only the maps are wanted here
+            for bpf_map in obj.maps():
+                if not bpf_map.is_internal:
+                    bpf_map.set_pin_path(layout.plugin_map_pin(record["name"], bpf_map.name))
+            try:
+                obj.load()
+            except libbpf.BpfError as exc:
+                raise PluginError(
+                    "the maps of plugin '%s' cannot be created or reused: %s. If a map's definition "
+                    "changed, remove the plugin (state: absent, force: true) to drop its old maps"
+                    % (record["name"], exc), log=exc.log or "")
+        finally:
+            obj.close()
+    except BaseException:
+        _undo_pin(layout, maps_dir, before, added)
+        raise
+    return set(os.listdir(maps_dir)) != (before or set())
+
+
+def _undo_pin(layout, maps_dir, before, added):
+    if os.path.isdir(maps_dir):
+        for entry in set(os.listdir(maps_dir)) - (before or set()):
+            os.unlink(os.path.join(maps_dir, entry))
+        if before is None:
+            remove_empty_dirs(maps_dir, layout.bpffs_root)
+    for path in added:
+        os.unlink(path)
 
 
 def maps_pinned(layout, record):

@@ -60,7 +60,7 @@ def _makedirs_private(path):
             raise
 
 
-def atomic_write(path, data, mode=0o600):
+def atomic_write(path, data, mode=0o600, crash_at="while_saving"):
     """Write bytes to path so that readers see the old or the new file, never a mix.
 
     Temp file in the same directory, fsync, rename, fsync the directory.
@@ -74,7 +74,7 @@ def atomic_write(path, data, mode=0o600):
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        crash_point("while_saving")
+        crash_point(crash_at)
         os.rename(tmp, path)
     except BaseException:
         try:
@@ -276,10 +276,10 @@ class Registry:
             registry.data = data
         return registry
 
-    def save(self):
+    def save(self, crash_at="while_saving"):
         self.layout.ensure_state_dir()
         text = json.dumps(self.data, sort_keys=True, indent=2) + "\n"
-        atomic_write(self.layout.registry_path, text.encode("utf-8"))
+        atomic_write(self.layout.registry_path, text.encode("utf-8"), crash_at=crash_at)
 
     @property
     def plugins(self):

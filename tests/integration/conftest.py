@@ -44,6 +44,9 @@ def ensure_collection_link(root=ROOT):
 
 
 ensure_collection_link()
+# The same shared compile cache as tests/conftest.py sets, for runs started in
+# tests/integration (pytest then does not load tests/conftest.py).
+os.environ.setdefault("EBPF_DATAPATH_CACHE_DIR", os.path.join(BUILD, "test-cache"))
 for _path in (BUILD, TESTS):
     if _path not in sys.path:
         sys.path.insert(0, _path)

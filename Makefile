@@ -23,16 +23,20 @@ BPFFS := /sys/fs/bpf
 
 # Debian packages. BASE: compile and load BPF, drive the network, build the venv.
 # SANITY: what ansible-test sanity runs (its shellcheck test is skipped without it).
-# VM: the stock-kernel VM tier (virtme-ng); tuned by the VM tier's author.
+# VM: the stock-kernel VM tiers (virtme-ng; molecule-vm reaches the guest over
+# SSH: dropbear serves it, ssh and ssh-keygen are the host's).
 BASE_PACKAGES := clang-19 llvm-19 libbpf-dev libbpf1 bpftool iproute2 iputils-ping \
 	python3-venv python3-dev gcc git
 SANITY_PACKAGES := shellcheck
-VM_PACKAGES := qemu-system-x86 linux-image-amd64 busybox-static udev
-PACKAGES := $(BASE_PACKAGES) $(SANITY_PACKAGES) $(VM_PACKAGES)
+# TEST: strace proves what a run writes and executes (hardening tier); graphviz
+# renders datapath_info's pictures (tests, docs/img).
+TEST_PACKAGES := strace graphviz
+VM_PACKAGES := qemu-system-x86 linux-image-amd64 busybox-static udev dropbear-bin openssh-client
+PACKAGES := $(BASE_PACKAGES) $(SANITY_PACKAGES) $(TEST_PACKAGES) $(VM_PACKAGES)
 
 # Tiers `make test` runs, in order. LATER_TIERS have targets but no content yet:
 # move each into TIERS when it has tests (an empty tier fails, it never passes).
-TIERS := sanity lint unit integration molecule vm
+TIERS := sanity lint unit integration molecule vm molecule-vm
 LATER_TIERS :=
 
 # Tools from the venv come first on PATH; ansible finds the collection through
@@ -55,7 +59,9 @@ help:
 	@echo "make lint         ansible-lint, production profile"
 	@echo "make unit         pytest tests/unit"
 	@echo "make integration  pytest tests/integration (root)"
-	@echo "make vm molecule  later tiers, not part of 'make test' yet: $(LATER_TIERS)"
+	@echo "make molecule     molecule scenarios on this host (all but molecule/vm)"
+	@echo "make vm           tests/vm in Debian's stock kernel (virtme-ng; freplace mode)"
+	@echo "make molecule-vm  molecule/vm: the scenario in a stock-kernel VM reached over SSH"
 	@echo "make build        collection tarball in build/"
 	@echo "make changelog    antsibull-changelog lint"
 	@echo "make demo | bench | bench-quick"
@@ -130,9 +136,16 @@ vm: venv links
 	@$(call require_root,vm)
 	$(TOOLS_ENV) $(PY) tests/vm/run-in-vm -- tests/vm/tier
 
+# Scenarios on this host; molecule/vm boots a VM and has its own tier.
 molecule: venv links
 	@$(call require_root,molecule)
-	$(TOOLS_ENV) molecule test --all
+	$(TOOLS_ENV) molecule test --all --exclude vm
+
+# molecule/vm: create boots the stock kernel (tests/vm/vm-instance) after
+# filling the compile cache on this host; molecule reaches it over SSH.
+molecule-vm: venv links bpffs
+	@$(call require_root,molecule-vm)
+	$(TOOLS_ENV) molecule test -s vm
 
 # ---------------------------------------------------------------- artefacts
 

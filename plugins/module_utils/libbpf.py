@@ -18,7 +18,6 @@ __metaclass__ = type
 
 import collections
 import ctypes
-import ctypes.util
 import errno as _errno
 import os
 import platform
@@ -323,9 +322,19 @@ _SIGNATURES = [
 ]
 
 
+def _open_libc():
+    # glibc's soname first: ctypes.util.find_library('c') runs `/sbin/ldconfig -p`,
+    # a process start at every import of this module (seconds under emulation).
+    try:
+        return ctypes.CDLL('libc.so.6', use_errno=True)
+    except OSError:
+        from ctypes.util import find_library
+        return ctypes.CDLL(find_library('c'), use_errno=True)
+
+
 def _load():
     global _lib, _libc, LIBBPF_IMPORT_ERROR
-    libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6', use_errno=True)
+    libc = _open_libc()
     libc.vsnprintf.argtypes = [c_char_p, c_size_t, c_char_p, c_void_p]
     libc.vsnprintf.restype = c_int
     libc.syscall.restype = c_long

@@ -20,7 +20,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import socket
@@ -93,7 +92,8 @@ def _in_throwaway_netns(fn):
 
     def run():
         try:
-            libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6', use_errno=True)
+            from ctypes.util import find_library  # here, not at import: it runs ldconfig
+            libc = ctypes.CDLL(find_library('c') or 'libc.so.6', use_errno=True)
             if libc.unshare(_CLONE_NEWNET) != 0:
                 err = ctypes.get_errno()
                 raise OSError(err, os.strerror(err))

@@ -31,21 +31,19 @@ import contextlib
 import errno
 import os
 
-try:
-    from pyroute2 import IPRoute
-    from pyroute2 import netns as pyroute2_netns
-    from pyroute2.netlink import nla
-    from pyroute2.netlink.exceptions import NetlinkError
-except ImportError as _exc:  # modules report it with missing_required_lib('pyroute2')
-    HAS_PYROUTE2 = False
-    PYROUTE2_IMPORT_ERROR = _exc
-    nla = object
-    NetlinkError = OSError
-else:
-    HAS_PYROUTE2 = True
-    PYROUTE2_IMPORT_ERROR = None
-
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+
+# pyroute2 is imported on first netlink use (_need_pyroute2): its package
+# __init__ loads every pyroute2 module (NDB, IPDB, asyncio, http.server), about
+# half of a module's start-up, and most tasks never touch netlink.
+IPRoute = None
+pyroute2_netns = None
+_ClsBpfOptions = None
+
+
+class NetlinkError(Exception):
+    """Replaced by pyroute2's own class when it is imported; matches nothing before."""
+
 
 KINDS = ("tc_ingress", "tc_egress", "xdp", "cilium_custom")
 TC_BACKENDS = ("auto", "tcx", "clsact")
@@ -359,10 +357,20 @@ def in_netns(ap_or_name):
 
 
 def _need_pyroute2(ap):
-    if ap is not None and ap.kind == "cilium_custom":
+    global IPRoute, pyroute2_netns, NetlinkError, _ClsBpfOptions  # pylint: disable=global-statement
+    if (ap is not None and ap.kind == "cilium_custom") or IPRoute is not None:
         return
-    if not HAS_PYROUTE2:
-        raise AttachError("the Python library pyroute2 is required on the target: %s" % PYROUTE2_IMPORT_ERROR)
+    try:
+        from pyroute2 import IPRoute as ip_route
+        from pyroute2 import netns
+        from pyroute2.netlink import nla
+        from pyroute2.netlink.exceptions import NetlinkError as netlink_error
+    except ImportError as exc:
+        raise AttachError("the Python library pyroute2 is required on the target: %s" % exc)
+    _ClsBpfOptions = _cls_bpf_options_class(nla)
+    NetlinkError = netlink_error
+    pyroute2_netns = netns
+    IPRoute = ip_route
 
 
 def _netns_exists(name):
@@ -649,24 +657,27 @@ def _link_detach(record):
 # clsact + cls_bpf
 
 
-class _ClsBpfOptions(nla):
-    """cls_bpf's TCA_OPTIONS, all attributes: pyroute2 0.7/0.9 stop at TCA_BPF_FLAGS
-    and leave TCA_BPF_ID (the program id we check ownership with) undecoded."""
+def _cls_bpf_options_class(nla):
+    class ClsBpfOptions(nla):
+        """cls_bpf's TCA_OPTIONS, all attributes: pyroute2 0.7/0.9 stop at TCA_BPF_FLAGS
+        and leave TCA_BPF_ID (the program id we check ownership with) undecoded."""
 
-    nla_map = (
-        ("TCA_BPF_UNSPEC", "none"),
-        ("TCA_BPF_ACT", "hex"),
-        ("TCA_BPF_POLICE", "hex"),
-        ("TCA_BPF_CLASSID", "uint32"),
-        ("TCA_BPF_OPS_LEN", "uint16"),
-        ("TCA_BPF_OPS", "hex"),
-        ("TCA_BPF_FD", "uint32"),
-        ("TCA_BPF_NAME", "asciiz"),
-        ("TCA_BPF_FLAGS", "uint32"),
-        ("TCA_BPF_FLAGS_GEN", "uint32"),
-        ("TCA_BPF_TAG", "hex"),
-        ("TCA_BPF_ID", "uint32"),
-    )
+        nla_map = (
+            ("TCA_BPF_UNSPEC", "none"),
+            ("TCA_BPF_ACT", "hex"),
+            ("TCA_BPF_POLICE", "hex"),
+            ("TCA_BPF_CLASSID", "uint32"),
+            ("TCA_BPF_OPS_LEN", "uint16"),
+            ("TCA_BPF_OPS", "hex"),
+            ("TCA_BPF_FD", "uint32"),
+            ("TCA_BPF_NAME", "asciiz"),
+            ("TCA_BPF_FLAGS", "uint32"),
+            ("TCA_BPF_FLAGS_GEN", "uint32"),
+            ("TCA_BPF_TAG", "hex"),
+            ("TCA_BPF_ID", "uint32"),
+        )
+
+    return ClsBpfOptions
 
 
 def _clsact_parent(ap):

@@ -9,17 +9,15 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import traceback
+import importlib.util
 
 from ansible.module_utils.basic import missing_required_lib
 
-PYROUTE2_IMP_ERR = None
-try:
-    import pyroute2  # noqa: F401  pylint: disable=unused-import
-    HAS_PYROUTE2 = True
-except ImportError:
-    HAS_PYROUTE2 = False
-    PYROUTE2_IMP_ERR = traceback.format_exc()
+# Found, not imported: pyroute2's __init__ loads all of pyroute2 (about half of
+# a module's start-up), and only tasks that touch netlink need it; attach.py
+# imports it then and reports a broken install itself.
+HAS_PYROUTE2 = importlib.util.find_spec("pyroute2") is not None
+PYROUTE2_IMP_ERR = None if HAS_PYROUTE2 else "ImportError: No module named 'pyroute2'"
 
 # Matches plugins/doc_fragments/common.py.
 COMMON_ARGS = dict(

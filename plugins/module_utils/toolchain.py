@@ -46,6 +46,7 @@ import platform
 import re
 import shutil
 import subprocess
+import sysconfig
 import tempfile
 import time
 
@@ -122,6 +123,37 @@ class CompileError(ToolchainError):
 
 _probe_cache = {}
 
+# Probe results that outlive the process: a module run is one process, and
+# probing clang starts it twice (--version, -print-targets), which costs more
+# than the rest of a no-op run. Set by Toolchain to a file in its cache dir;
+# keyed by the binary's path, mtime and size, so an upgraded clang is probed again.
+_probe_file = [None]
+
+
+def _load_probe_file():
+    path = _probe_file[0]
+    if not path:
+        return {}
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _remember_probe(key, info):
+    path = _probe_file[0]
+    if not path:
+        return
+    data = _load_probe_file()
+    data["|".join(str(k) for k in key)] = list(info)
+    try:
+        _makedirs(os.path.dirname(path))
+        _atomic_write(path, json.dumps(data, sort_keys=True).encode("utf-8"))
+    except OSError:
+        pass  # a cache we cannot write is only slower
+
 
 def _run_probe(argv, stdin_text=None):
     try:
@@ -150,12 +182,19 @@ def probe_clang(path):
         if isinstance(cached, ToolchainError):
             raise cached
         return cached
+    remembered = _load_probe_file().get("|".join(str(k) for k in cache_key)) if len(cache_key) == 3 else None
+    if remembered and len(remembered) == 4 and remembered[0] == resolved:
+        info = ClangInfo(*remembered)
+        _probe_cache[cache_key] = info
+        return info
     try:
         info = _probe_uncached(resolved)
     except ToolchainError as exc:
         _probe_cache[cache_key] = exc
         raise
     _probe_cache[cache_key] = info
+    if len(cache_key) == 3:
+        _remember_probe(cache_key, info)
     return info
 
 
@@ -236,8 +275,9 @@ def arch_include_dir():
     or None where the distribution keeps asm/ directly in /usr/include."""
     if _arch_include_cache:
         return _arch_include_cache[0]
-    triplet = None
-    for argv in (["gcc", "-print-multiarch"], ["dpkg-architecture", "-qDEB_HOST_MULTIARCH"]):
+    # Debian's Python knows the triplet: no gcc start needed.
+    triplet = sysconfig.get_config_var("MULTIARCH") or None
+    for argv in ([] if triplet else (["gcc", "-print-multiarch"], ["dpkg-architecture", "-qDEB_HOST_MULTIARCH"])):
         proc, _err = _run_probe(argv)
         if proc is not None and proc.returncode == 0 and proc.stdout.strip():
             triplet = proc.stdout.strip().splitlines()[0].strip()
@@ -267,8 +307,12 @@ def _sha256_file(path):
 
 
 def _makedirs(path):
+    """mkdir -p with 0700 at every level made (os.makedirs gives the parents the umask's mode)."""
+    parent = os.path.dirname(path)
+    if parent and parent != path and not os.path.isdir(parent):
+        _makedirs(parent)
     try:
-        os.makedirs(path, 0o700)
+        os.mkdir(path, 0o700)
     except OSError as exc:
         if exc.errno != errno.EEXIST or not os.path.isdir(path):
             raise
@@ -368,6 +412,7 @@ class Toolchain:
 
     def __init__(self, cache_dir, clang=None, timeout=COMPILE_TIMEOUT):
         self.cache_dir = os.path.abspath(cache_dir)
+        _probe_file[0] = os.path.join(self.cache_dir, "clang-probe.json")
         self.clang = probe_clang(clang) if clang else find_clang()
         self.timeout = timeout
         self.clang_runs = 0

@@ -46,8 +46,8 @@ SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "busybox", "env")
 KNOWN_EXECS = {
     "uname": ("-p",),  # pyroute2 on import: platform.uname()
     "file": ("-b",),  # pyroute2 on import: platform.architecture()
-    "ldconfig": ("-p",),  # ctypes.util.find_library('c') in libbpf.py and probe.py
-    "gcc": ("-print-multiarch",),  # toolchain.arch_include_dir()
+    "ldconfig": ("-p",),  # ctypes.util.find_library: probe.py's namespace probe, libbpf.py's fallback
+    "gcc": ("-print-multiarch",),  # toolchain.arch_include_dir() where Python has no MULTIARCH
     "dpkg-architecture": ("-qDEB_HOST_MULTIARCH",),  # its fallback
 }
 LINE = re.compile(r"^(?P<pid>\d+)\s+(?P<call>\w+)\((?P<args>.*)\)\s+=\s+(?P<ret>-?\d+|\?)")

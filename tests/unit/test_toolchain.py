@@ -156,6 +156,26 @@ def test_a_program_that_is_not_clang_is_refused(tmp_path):
     assert "apt-get install clang-19" in str(err.value)
 
 
+def test_clang_is_probed_once_per_cache_not_once_per_process(tmp_path):
+    """A module run is one process; the probe result kept in the cache dir spares
+    each later run two clang starts. A changed clang binary is probed again."""
+    wrapper, log = make_wrapper(tmp_path)
+    cache = str(tmp_path / "cache")
+    code = ("from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain; "
+            "print(Toolchain(%r, clang=%r).clang.version)" % (cache, wrapper))
+    probes = []
+    for _run in range(3):
+        out = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == find_clang().version
+        probes.append(len(log.read_text().splitlines()) if log.exists() else 0)
+    assert probes[0] >= 1 and probes[1] == probes[0] and probes[2] == probes[0]
+    os.utime(wrapper, None)  # a new clang (same path, new mtime): probed again
+    with open(wrapper, "a") as handle:
+        handle.write("# upgraded\n")
+    subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, check=True)
+    assert len(log.read_text().splitlines()) > probes[0]
+
+
 # ---------------------------------------------------------------------------
 # argv
 

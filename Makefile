@@ -165,10 +165,12 @@ demo: setup
 
 # ---------------------------------------------------------------- benchmarks
 # Measurements, not tests: slow numbers are reported in BENCHMARKS.md next to
-# their goals and never fail the target. bench-quick: 1,000,000 test-run repeats,
-# 7 runs per variant, 20 swaps under load (about 40 s); bench: 3,000,000 repeats,
-# 11 runs, 100 swaps (about 3 minutes). Each writes benchmarks/results/
-# {quick,full}.json and regenerates BENCHMARKS.md from it.
+# their goals and never fail the target. bench-quick (a few minutes): 1,000,000
+# test-run repeats x 7 runs per variant, 6 traffic rounds, 40 chain changes on
+# tcx, no VM. bench (about 6-10 minutes): 3,000,000 x 11, 16 traffic rounds, 200
+# chain changes on tcx and clsact, freplace vs link in the stock-kernel VM. Each
+# writes benchmarks/results/{quick,full}.json and PNG plots next to it, and
+# regenerates BENCHMARKS.md.
 
 bench-quick: venv links bpffs
 	@$(call require_root,bench-quick)

@@ -119,8 +119,15 @@ def test_freplace_chain_end_to_end(vm, attach, side):
         assert vm.pins() == pins
         assert _burst(vm, attach)["before_minus_after"] == 0, "the reordered chain still runs"
 
+    # Rollback to generation 1: one swap to its pinned program, whose extension
+    # links are still in place; the first order counts again, nothing rebuilt.
+    with vm.engine() as eng:
+        back = eng.rollback("dfr", 1)
+    assert back["changed"] and back["to"] == 1
+    assert _burst(vm, attach) == freplace_counts
+    assert vm.apply(spec)["changed"] is False, "the rolled-back recipe is the recorded one"
+
     # The same chain built in link mode, in the same VM, counts the same.
-    vm.apply(spec)
     link = vm.apply(dict(spec, mode="link"))
     assert link["changed"] and link["mode"] == "link"
     assert _burst(vm, attach) == freplace_counts

@@ -1,0 +1,148 @@
+# Copyright (c) 2026, ebpf.datapath contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every benchmark section shares: import paths, logging, the scratch area
+of one run, the test packet, timing with BPF_PROG_TEST_RUN, a least-squares fit,
+and building the small native (host) helper programs in benchmarks/native."""
+
+import os
+import platform
+import shutil
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BPF_DIR = os.path.join(HERE, "bpf")
+NATIVE_DIR = os.path.join(HERE, "native")
+RESULTS = os.path.join(HERE, "results")
+
+TC_ACT_OK = 0
+
+
+def _collection_link():
+    """build/ansible_collections/ebpf/datapath -> the work tree, as `make links` does."""
+    parent = os.path.join(ROOT, "build", "ansible_collections", "ebpf")
+    link = os.path.join(parent, "datapath")
+    if not os.path.exists(link):
+        os.makedirs(parent, exist_ok=True)
+        try:
+            os.symlink("../../..", link)
+        except FileExistsError:
+            pass
+
+
+_collection_link()
+for _p in (os.path.join(ROOT, "build"), os.path.join(ROOT, "tests")):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf  # noqa: E402
+from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine  # noqa: E402
+from ansible_collections.ebpf.datapath.plugins.module_utils.state import remove_bpffs_tree  # noqa: E402
+
+
+def log(msg):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), flush=True)
+
+
+def udp_packet(payload_len=64):
+    """Ethernet/IPv4/UDP, 10.0.0.1:40000 -> 10.0.0.2:8888, valid IPv4 checksum."""
+    payload = bytes(i & 0xff for i in range(payload_len))
+    udp = struct.pack("!HHHH", 40000, 8888, 8 + payload_len, 0) + payload
+    ip = bytearray(struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0x4000, 64, socket.IPPROTO_UDP, 0,
+                               socket.inet_aton("10.0.0.1"), socket.inet_aton("10.0.0.2")))
+    total = sum(struct.unpack("!10H", bytes(ip)))
+    while total >> 16:
+        total = (total & 0xffff) + (total >> 16)
+    ip[10:12] = struct.pack("!H", ~total & 0xffff)
+    eth = bytes.fromhex("020000000002020000000001" + "0800")  # dst, src MAC; IPv4
+    return eth + bytes(ip) + udp
+
+
+def fit_slope(xs, ys):
+    """Least-squares slope and intercept of ys over xs."""
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    return slope, my - slope * mx
+
+
+def time_prog(fd, pkt, repeat, runs, expect=TC_ACT_OK):
+    """Median (and all) of `runs` test runs, each averaged by the kernel over `repeat`."""
+    first = libbpf.prog_test_run(fd, pkt, repeat=1000)  # warm the caches
+    if first.retval != expect:
+        raise RuntimeError("program returned %d, expected %d: not the path we meant to time" % (first.retval, expect))
+    samples = [libbpf.prog_test_run(fd, pkt, repeat=repeat).duration_ns for _run in range(runs)]
+    return {"median_ns": statistics.median(samples), "min_ns": min(samples), "samples_ns": samples}
+
+
+def paired(fd_a, fd_b, pkt, repeat, runs):
+    """Runs of a and b alternated, so drift on a shared machine hits both alike:
+    the median of the per-pair differences b - a and of the ratios b / a."""
+    a, b = [], []
+    for _run in range(runs):
+        a.append(libbpf.prog_test_run(fd_a, pkt, repeat=repeat).duration_ns)
+        b.append(libbpf.prog_test_run(fd_b, pkt, repeat=repeat).duration_ns)
+    return {"diff_median_ns": statistics.median(y - x for x, y in zip(a, b)),
+            "ratio_median": statistics.median(y / x for x, y in zip(a, b) if x),
+            "a_ns": a, "b_ns": b}
+
+
+def clang_path():
+    """The clang the collection would use (the newest usable one)."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import find_clang
+    return find_clang().path
+
+
+def machine_facts(toolchain):
+    cpu = None
+    with open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "kernel": platform.release(),
+        "cpu_model": cpu,
+        "cpus": os.cpu_count(),
+        "libbpf": libbpf.libbpf_version(),
+        "clang": toolchain.clang.banner.splitlines()[0] if toolchain.clang.banner else toolchain.clang.path,
+        "python": platform.python_version(),
+        "load_average_at_start": list(os.getloadavg()),
+    }
+
+
+class Scratch:
+    """Private bpffs root, state dir and compile cache of this run; all removed by close()."""
+
+    def __init__(self):
+        self.tag = "dpbench-%d-%s" % (os.getpid(), os.urandom(3).hex())
+        self.tmp = tempfile.mkdtemp(prefix=self.tag + "-")
+        self.bpffs = os.path.join("/sys/fs/bpf", self.tag)
+        self.cache = os.path.join(self.tmp, "cache")
+        self._native = {}
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def engine(self, sub):
+        return Engine(os.path.join(self.bpffs, sub), os.path.join(self.tmp, "state-" + sub))
+
+    def native(self, name):
+        """Build benchmarks/native/<name>.c for this host (once per run); its path."""
+        if name not in self._native:
+            out = self.path("native", name)
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            subprocess.run([clang_path(), "-O2", "-Wall", "-Werror", "-o", out, os.path.join(NATIVE_DIR, name + ".c")],
+                           check=True, stdin=subprocess.DEVNULL, timeout=120)
+            self._native[name] = out
+        return self._native[name]
+
+    def close(self):
+        remove_bpffs_tree(self.bpffs)
+        shutil.rmtree(self.tmp, ignore_errors=True)

@@ -77,6 +77,7 @@ def graphviz(disp):
     fills = {"end": "white", "main": "lightgoldenrod1", "pre": "lightblue", "post": "palegreen"}
     lines = ['digraph "%s" {' % q(disp["name"]),
              "  rankdir=LR;",
+             '  fontname="Helvetica";',
              '  labelloc="t";',
              '  label="%s\\n%s";' % (q(_title(disp)), q(_generations(disp))),
              '  node [fontname="Helvetica", style=filled];']

@@ -20,26 +20,10 @@ import os
 import shutil
 import sys
 
-from lab import Lab
+from lab import Lab, remove_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BPFFS = "/sys/fs/bpf"
-
-
-def remove_tree(path):
-    """Unpin every file under path and remove its directories (bpffs or not)."""
-    if not os.path.lexists(path):
-        return
-    for dirpath, dirnames, filenames in os.walk(path, topdown=False):
-        for name in filenames:
-            os.unlink(os.path.join(dirpath, name))
-        for name in dirnames:
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
-                os.unlink(full)
-            else:
-                os.rmdir(full)
-    os.rmdir(path)
 
 
 class Host:

@@ -460,27 +460,11 @@ class Stream:
 BPFFS = "/sys/fs/bpf"
 
 
-def unpin_tree(path):
-    """Unpin everything under path and remove its directories."""
-    if not os.path.lexists(path):
-        return
-    for dirpath, dirnames, filenames in os.walk(path, topdown=False):
-        for name in filenames:
-            os.unlink(os.path.join(dirpath, name))
-        for name in dirnames:
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
-                os.unlink(full)
-            else:
-                os.rmdir(full)
-    os.rmdir(path)
-
-
 @contextlib.contextmanager
 def fresh_host(state_parent, quiet=True):
     """A lab (quiet: no packets but the test's), a private bpffs_root and
     state_dir; everything removed afterwards, whatever happened."""
-    from lab import Lab
+    from lab import Lab, remove_tree
     libbpf.ensure_bpffs(BPFFS)
     the_lab = Lab()
     root = os.path.join(BPFFS, "dpt-" + secrets.token_hex(4))
@@ -492,7 +476,7 @@ def fresh_host(state_parent, quiet=True):
         yield Host(the_lab, root, os.path.join(str(state_parent), "state"))
     finally:
         try:
-            unpin_tree(root)
+            remove_tree(root)
         finally:
             the_lab.close()
 

@@ -39,6 +39,22 @@ NETNS_DIR = "/run/netns"
 SIOCGSKNS = 0x894C  # ioctl: the network namespace a socket belongs to
 
 
+def remove_tree(path):
+    """Unpin every file under path (bpffs or not) and remove its directories."""
+    if not os.path.lexists(path):
+        return
+    for dirpath, dirnames, filenames in os.walk(path, topdown=False):
+        for name in filenames:
+            os.unlink(os.path.join(dirpath, name))
+        for name in dirnames:
+            full = os.path.join(dirpath, name)
+            if os.path.islink(full):
+                os.unlink(full)
+            else:
+                os.rmdir(full)
+    os.rmdir(path)
+
+
 def netns_inode(name):
     """Inode of a named network namespace (identifies it while it lives)."""
     return os.stat(os.path.join(NETNS_DIR, name)).st_ino

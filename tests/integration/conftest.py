@@ -51,7 +51,7 @@ for _path in (BUILD, TESTS):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from lab import Lab  # noqa: E402
+from lab import Lab, remove_tree  # noqa: E402
 
 
 def bpffs_mounted(path=BPFFS):
@@ -66,22 +66,6 @@ def bpffs_mounted(path=BPFFS):
 def ensure_bpffs(path=BPFFS):
     if not bpffs_mounted(path):
         subprocess.run(["mount", "-t", "bpf", "bpf", path], check=True, capture_output=True)
-
-
-def remove_tree(path):
-    """Unpin everything under path (unlink files) and remove its directories."""
-    if not os.path.lexists(path):
-        return
-    for dirpath, dirnames, filenames in os.walk(path, topdown=False):
-        for name in filenames:
-            os.unlink(os.path.join(dirpath, name))
-        for name in dirnames:
-            full = os.path.join(dirpath, name)
-            if os.path.islink(full):
-                os.unlink(full)
-            else:
-                os.rmdir(full)
-    os.rmdir(path)
 
 
 @pytest.fixture

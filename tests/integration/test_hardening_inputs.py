@@ -29,7 +29,8 @@ from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import Layout, Lock
 
 from hardening_host import (DROP_PORT, FRAME, OPEN_PORT, ROOT, TESTDATA, compile_testdata, diff_snapshots,
-                            fresh_host, snapshot, unpin_tree)
+                            fresh_host, snapshot)
+from lab import remove_tree
 
 ENDPOINT = 42
 FOREIGN_PRIO = 7
@@ -78,7 +79,7 @@ class Foreign:
                 libbpf.close_fd(self.link_fd)
             self.obj.close()
         finally:
-            unpin_tree(self.cilium_dir)
+            remove_tree(self.cilium_dir)
 
 
 class World:

@@ -182,13 +182,13 @@ def goals(d):
             "**No-op rerun: %.0f ms of module time against 50 ms (%.0f ms over; datapath_plugin %.0f ms, "
             "dispatcher %.0f ms).** A do-nothing module costs %.0f ms of CPU (%.0f ms wall) before it works; the "
             "engine's own work for all 8 plugins and the dispatcher is %.1f ms of CPU in process. What a module "
-            "adds on top of its start-up is start-up of its own, repeated on every run: importing the engine's "
-            "modules (attach, converge, libbpf, plugin_store, toolchain and what they import: %.0f ms of CPU in a "
-            "fresh process) and, in datapath_plugin, finding clang: toolchain.find_clang and arch_include_dir "
-            "start clang --version, clang -print-targets and gcc -print-multiarch on every run (%.0f ms wall "
-            "here), even when every object comes from the cache. What would close it: remember the probe in "
-            "the state dir (keyed by clang's path, size and mtime) and probe only before a compile that misses "
-            "the cache; import only the engine modules a run needs."
+            "adds on top of its start-up is importing the engine's modules (attach, converge, libbpf, "
+            "plugin_store, toolchain and what they import: %.0f ms of CPU in a fresh process), repeated on "
+            "every run because Ansible ships modules as zips without .pyc. The clang probe (%.0f ms wall when "
+            "it runs) is remembered in the compile cache and pyroute2 is imported only by runs that touch "
+            "netlink, which brought datapath_plugin from 170 ms to this. What would close it: import only the "
+            "engine modules a run needs (the dispatcher module needs all of them today), or fewer, larger "
+            "modules."
             % (noop * 1e3, (noop - 0.050) * 1e3, mod["noop_plugin_module_s"] * 1e3,
                mod["noop_dispatcher_module_s"] * 1e3, mod["startup_cpu_s"] * 1e3, mod["startup_s"] * 1e3,
                cp["in_process"].get("noop_rerun_cpu_s", cp["in_process"]["noop_rerun_s"]) * 1e3,

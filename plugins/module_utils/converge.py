@@ -363,35 +363,14 @@ class Engine:
             raise DatapathError(str(exc), log=exc.log)
         crash_point("after_pin")
         prog_id = _prog_id(built.fd)
-        # Write-ahead: should this run die between the swap and the save below,
-        # the next run finds the attach point running this program and knows it
-        # is ours (see _adopt_pending).
-        disp["pending"] = {"generation": number, "prog_id": prog_id}
-        self.save(crash_at="while_saving_ahead")
         try:
-            if disp.get("attachment") and running is not None:
-                record = disp["attachment"]
-                if running != record.get("prog_id") and record.get("link_pin"):
-                    # Our own pinned link runs a program the registry never
-                    # recorded: a run died between its swap and its save.
-                    # The link is ours, so we take over from what it runs.
-                    record = dict(record, prog_id=running)
-                disp["attachment"] = attach_mod.swap(ap, record, built.fd)
-            else:
-                if disp.get("attachment"):
-                    # Our attachment is gone (reboot, someone detached it): start over.
-                    attach_mod.detach(ap, disp["attachment"])
-                disp["attachment"] = attach_mod.attach(ap, built.fd, self.layout.link_pin(name, number),
-                                                       position=disp.get("position"))
+            self._swap_in(disp, ap, running, built.fd, number, prog_id)
         except Exception as exc:
             built.close()
-            disp.pop("pending", None)
             self._discard_generation(name, number)
             raise DatapathError("attaching dispatcher '%s' failed; the running chain is unchanged: %s" % (name, exc))
         built.close()
-        crash_point("after_swap")
 
-        disp.pop("pending", None)
         disp["generation"] = number
         disp["mode_effective"] = mode
         disp["chain"] = chain
@@ -410,6 +389,38 @@ class Engine:
         for old in dropped:
             remove_bpffs_tree(self.layout.generation_dir(name, old["number"]))
         return self._result(True, disp, before, after, disp["generations"][-1])
+
+    def _swap_in(self, disp, ap, running, prog_fd, number, prog_id):
+        """Put program prog_fd (generation number) at the dispatcher's attach
+        point with one operation, and update disp["attachment"].
+
+        Write-ahead first: should this run die between the swap and the
+        caller's save, the next run finds the attach point running this program
+        and knows it is ours (see _adopt_pending). On failure the record is
+        dropped again and the running chain is untouched.
+        """
+        disp["pending"] = {"generation": number, "prog_id": prog_id}
+        self.save(crash_at="while_saving_ahead")
+        try:
+            if disp.get("attachment") and running is not None:
+                record = disp["attachment"]
+                if running != record.get("prog_id") and record.get("link_pin"):
+                    # Our own pinned link runs a program the registry never
+                    # recorded: a run died between its swap and its save.
+                    # The link is ours, so we take over from what it runs.
+                    record = dict(record, prog_id=running)
+                disp["attachment"] = attach_mod.swap(ap, record, prog_fd)
+            else:
+                if disp.get("attachment"):
+                    # Our attachment is gone (reboot, someone detached it): start over.
+                    attach_mod.detach(ap, disp["attachment"])
+                disp["attachment"] = attach_mod.attach(ap, prog_fd, self.layout.link_pin(disp["name"], number),
+                                                       position=disp.get("position"))
+        except Exception:
+            disp.pop("pending", None)
+            raise
+        crash_point("after_swap")
+        disp.pop("pending", None)
 
     def _adopt_pending(self, disp, ap):
         """A run died after installing a program at the attach point and before
@@ -576,24 +587,14 @@ class Engine:
                                     % (target["prog_pin"], number))
             if self.check_mode:
                 return dict(result, changed=True)
-            disp["pending"] = {"generation": number, "prog_id": target["prog_id"]}
-            self.save(crash_at="while_saving_ahead")
             try:
-                if disp.get("attachment") and running is not None:
-                    disp["attachment"] = attach_mod.swap(ap, dict(disp["attachment"], prog_id=running), fd)
-                else:
-                    if disp.get("attachment"):
-                        attach_mod.detach(ap, disp["attachment"])
-                    disp["attachment"] = attach_mod.attach(ap, fd, self.layout.link_pin(name, number),
-                                                           position=disp.get("position"))
+                self._swap_in(disp, ap, running, fd, number, target["prog_id"])
             except Exception as exc:
-                disp.pop("pending", None)
                 self.save()
                 raise DatapathError("rolling dispatcher '%s' back failed; the running chain is unchanged: %s"
                                     % (name, exc))
         finally:
             libbpf.close_fd(fd)
-        disp.pop("pending", None)
         disp["generation"] = number
         disp["chain"] = target["chain"]
         disp["mode_effective"] = target["recipe"].get("mode")

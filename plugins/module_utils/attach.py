@@ -32,6 +32,7 @@ import errno
 import os
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils.state import makedirs_private
 
 # pyroute2 is imported on first netlink use (_need_pyroute2): its package
 # __init__ loads every pyroute2 module (NDB, IPDB, asyncio, http.server), about
@@ -275,9 +276,7 @@ def find_attachment(ap, prog_id):
     says it did not: removal then leaves the qdisc in place.
     """
     if ap.kind == "cilium_custom":
-        record = {"kind": "cilium_custom", "backend": "cilium_prog_array", "map_path": ap.cilium_map_path,
-                  "endpoint": int(ap.endpoint), "custom_hook": ap.custom_hook, "key": ap.cilium_key,
-                  "prog_id": prog_id, "prog_name": None}
+        record = _cilium_record(ap, prog_id, None)
         return record if _cilium_slot(record) == prog_id else None
     if ap.kind == "xdp" or ap.backend == "tcx" or (ap.backend == "auto" and _probe_tcx() is not False):
         return None
@@ -418,23 +417,10 @@ def _probe_tcx():
 
 
 def _ensure_pin_dir(pin_path):
-    _mkdirs_private(os.path.dirname(pin_path))
+    makedirs_private(os.path.dirname(pin_path))
     if os.path.lexists(pin_path):
         raise AttachError("pin path %s already exists; a previous attachment was not cleaned up "
                           "(remove it once nothing uses it)" % pin_path)
-
-
-def _mkdirs_private(path):
-    """mkdir -p with mode 0700 on every directory made (os.makedirs gives the
-    intermediate ones the umask's mode)."""
-    if not path or os.path.isdir(path):
-        return
-    _mkdirs_private(os.path.dirname(path.rstrip("/")))
-    try:
-        os.mkdir(path, 0o700)
-    except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise
 
 
 def _pin_link(link_fd, pin_path):
@@ -906,11 +892,15 @@ def _u32(value):
     return int(value).to_bytes(4, "little")
 
 
+def _cilium_record(ap, prog_id, prog_name):
+    return {"kind": "cilium_custom", "backend": "cilium_prog_array", "map_path": ap.cilium_map_path,
+            "endpoint": int(ap.endpoint), "custom_hook": ap.custom_hook, "key": ap.cilium_key,
+            "prog_id": prog_id, "prog_name": prog_name}
+
+
 def _cilium_attach(ap, prog_fd, prog):
     path = ap.cilium_map_path
-    record = {"kind": "cilium_custom", "backend": "cilium_prog_array", "map_path": path,
-              "endpoint": int(ap.endpoint), "custom_hook": ap.custom_hook, "key": ap.cilium_key,
-              "prog_id": prog.id, "prog_name": prog.name}
+    record = _cilium_record(ap, prog.id, prog.name)
     fd = _open_cilium_map(record)
     if fd is None:
         raise AttachError("Cilium is not running with custom calls for endpoint %s (no %s)" % (ap.endpoint, path))

@@ -46,13 +46,13 @@ class LockTimeout(StateError):
     pass
 
 
-def _makedirs_private(path):
+def makedirs_private(path):
     """Create a directory tree with mode 0700 on every directory we create."""
     if os.path.isdir(path):
         return
     parent = os.path.dirname(path.rstrip("/"))
     if parent and not os.path.isdir(parent):
-        _makedirs_private(parent)
+        makedirs_private(parent)
     try:
         os.mkdir(path, 0o700)
     except OSError as exc:
@@ -66,7 +66,7 @@ def atomic_write(path, data, mode=0o600, crash_at="while_saving"):
     Temp file in the same directory, fsync, rename, fsync the directory.
     """
     directory = os.path.dirname(path)
-    _makedirs_private(directory)
+    makedirs_private(directory)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
         os.fchmod(fd, mode)
@@ -154,14 +154,14 @@ class Layout:
         return os.path.join(self.generation_dir(dispatcher, number), "prog")
 
     def ensure_state_dir(self):
-        _makedirs_private(self.state_dir)
+        makedirs_private(self.state_dir)
         os.chmod(self.state_dir, 0o700)
 
     def ensure_bpffs_dir(self, path):
         """mkdir -p inside bpffs (pins are made by the kernel, directories by us)."""
         if not path.startswith(self.bpffs_root):
             raise StateError("refusing to write outside bpffs_root: %s" % path)
-        _makedirs_private(path)
+        makedirs_private(path)
 
 
 def remove_bpffs_tree(path):
@@ -323,7 +323,7 @@ def store_object(layout, src_path):
     digest = sha256_file(src_path)
     dest = layout.object_path(digest)
     if not os.path.exists(dest):
-        _makedirs_private(layout.objects_dir)
+        makedirs_private(layout.objects_dir)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=layout.objects_dir)
         os.close(fd)
         shutil.copyfile(src_path, tmp)

@@ -24,7 +24,6 @@ import fcntl
 import hashlib
 import json
 import os
-import shutil
 import stat
 import tempfile
 import time
@@ -316,17 +315,3 @@ def remove_stale_temp_files(layout):
                     os.unlink(os.path.join(directory, entry))
                 except OSError:
                     pass  # gone already
-
-
-def store_object(layout, src_path):
-    """Copy an object into the content-addressed store; return (sha256, path)."""
-    digest = sha256_file(src_path)
-    dest = layout.object_path(digest)
-    if not os.path.exists(dest):
-        makedirs_private(layout.objects_dir)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=layout.objects_dir)
-        os.close(fd)
-        shutil.copyfile(src_path, tmp)
-        os.chmod(tmp, 0o600)
-        os.rename(tmp, dest)
-    return digest, dest

@@ -32,6 +32,7 @@ import errno
 import os
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import makedirs_private
 
 # pyroute2 is imported on first netlink use (_need_pyroute2): its package
@@ -69,7 +70,7 @@ TC_FILTER_HANDLE = 1
 TC_PRIO_MAX = 0xFFFF
 
 
-class AttachError(Exception):
+class AttachError(DatapathError):
     """The attach point cannot be used as asked; the message says what to fix."""
 
 

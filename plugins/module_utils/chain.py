@@ -34,6 +34,8 @@ from collections import namedtuple
 
 from ansible.module_utils.six.moves.collections_abc import Mapping
 
+from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
+
 DEFAULT_PRIORITY = 50
 HOOKS = ("pre", "post")
 
@@ -45,7 +47,7 @@ Constraint = namedtuple("Constraint", ["order", "plugin"])
 Solution = namedtuple("Solution", ["order", "warnings"])
 
 
-class ChainError(ValueError):
+class ChainError(DatapathError, ValueError):
     """Base of the solver's errors; the message is meant for the operator."""
 
 

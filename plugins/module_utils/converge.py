@@ -23,18 +23,11 @@ from ansible_collections.ebpf.datapath.plugins.module_utils import chain as chai
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_store
 from ansible_collections.ebpf.datapath.plugins.module_utils import probe
+from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError  # noqa: F401 (modules import it from here)
 from ansible_collections.ebpf.datapath.plugins.module_utils.faults import crash_point
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import (
     DEFAULT_KEEP_GENERATIONS, Layout, Lock, Registry, remove_bpffs_tree, remove_empty_dirs,
     remove_stale_temp_files)
-
-
-class DatapathError(Exception):
-    """Anything the operator must fix; the message says what."""
-
-    def __init__(self, message, log=""):
-        super(DatapathError, self).__init__(message)
-        self.log = log
 
 
 # The fields of a dispatcher that decide where it is attached; a change of any
@@ -170,11 +163,8 @@ class Engine:
     def ensure_plugin(self, name, src=None, obj=None, sha256=None, cflags=(), include_dirs=()):
         """Returns (changed, record)."""
         old = self.registry.plugins.get(name)
-        try:
-            record = plugin_store.build(self.toolchain, self.layout, name, src=src, obj=obj, sha256=sha256,
-                                        cflags=cflags, include_dirs=include_dirs)
-        except plugin_store.PluginError as exc:
-            raise DatapathError(str(exc), log=exc.log)
+        record = plugin_store.build(self.toolchain, self.layout, name, src=src, obj=obj, sha256=sha256,
+                                    cflags=cflags, include_dirs=include_dirs)
         same = old is not None and all(old.get(k) == record.get(k) for k in (
             "plain_sha256", "link_sha256", "source", "cflags", "include_dirs"))
         if same and plugin_store.maps_pinned(self.layout, old):
@@ -226,10 +216,7 @@ class Engine:
             self.registry.plugins[name] = old
 
     def _pin_maps(self, record):
-        try:
-            return plugin_store.pin_maps(self.layout, record)
-        except plugin_store.PluginError as exc:
-            raise DatapathError(str(exc), log=exc.log)
+        return plugin_store.pin_maps(self.layout, record)
 
     def dispatchers_using(self, plugin):
         return sorted(set(d for d, _hook in self.registry.hooks_using_plugin(plugin)))
@@ -282,10 +269,7 @@ class Engine:
                 raise DatapathError(
                     "hook %s.%s at dispatcher '%s' names unknown plugin '%s'; add it with "
                     "ebpf.datapath.datapath_plugin" % (hook["plugin"], hook["function"], disp["name"], hook["plugin"]))
-            try:
-                plugin_store.check_hook_signature(record, hook["function"], hook["hook"], kind)
-            except plugin_store.PluginError as exc:
-                raise DatapathError(str(exc))
+            plugin_store.check_hook_signature(record, hook["function"], hook["hook"], kind)
         main = disp.get("main")
         if main:
             record = self.registry.plugins.get(main["plugin"])
@@ -358,9 +342,9 @@ class Engine:
         try:
             built = disp_mod.build(mode, self.toolchain, self.layout, name, kind, chain, disp.get("main"),
                                    self.registry.plugins, prog_pin)
-        except disp_mod.DispatcherError as exc:
+        except DatapathError:
             self._discard_generation(name, number)
-            raise DatapathError(str(exc), log=exc.log)
+            raise
         crash_point("after_pin")
         prog_id = _prog_id(built.fd)
         try:

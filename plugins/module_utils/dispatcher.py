@@ -21,6 +21,7 @@ import os
 import tempfile
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.faults import crash_point
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import fingerprint
 
@@ -46,12 +47,8 @@ _KINDS = {
 }
 
 
-class DispatcherError(Exception):
+class DispatcherError(DatapathError):
     """A dispatcher could not be built; the message says what to fix."""
-
-    def __init__(self, message, log=""):
-        super(DispatcherError, self).__init__(message)
-        self.log = log
 
 
 def program_kind(attach):

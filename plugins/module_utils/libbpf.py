@@ -29,6 +29,8 @@ from ctypes import (
     create_string_buffer,
 )
 
+from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
+
 
 # ---------------------------------------------------------------------------
 # Constants (linux/bpf.h, linux/btf.h).
@@ -151,7 +153,7 @@ def log_tail(log, lines=LOG_TAIL_LINES):
     return '\n'.join(kept[-lines:])
 
 
-class BpfError(Exception):
+class BpfError(DatapathError):
     """A failed libbpf or bpf() operation.
 
     op: the libbpf function (e.g. 'bpf_object__load'); errno: positive errno;
@@ -164,7 +166,7 @@ class BpfError(Exception):
         self.errno = err
         self.log = log or ''
         self.target = target
-        super(BpfError, self).__init__(op, err, self.log, target)
+        super(BpfError, self).__init__(self.__str__(), log=self.log)
 
     def __str__(self):
         where = self.op if self.target is None else '%s(%s)' % (self.op, self.target)

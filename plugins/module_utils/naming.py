@@ -23,6 +23,8 @@ __metaclass__ = type
 import os
 import re
 
+from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
+
 SYMBOL_PREFIX = "dpp_"
 SYMBOL_SEPARATOR = "__"
 
@@ -44,7 +46,7 @@ _KINDS = {
 }
 
 
-class InvalidName(ValueError):
+class InvalidName(DatapathError, ValueError):
     """A name that may not become a path or a C symbol; the message says why and what is allowed."""
 
 

@@ -19,6 +19,7 @@ import os
 import stat
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import plugin_symbol
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import (
     atomic_write, remove_bpffs_tree, remove_empty_dirs, sha256_file)
@@ -35,12 +36,8 @@ _KEEP_SECTIONS = ("license", "version")
 _STAGED = {}
 
 
-class PluginError(Exception):
+class PluginError(DatapathError):
     """A plugin cannot be used as given; the message says what to fix."""
-
-    def __init__(self, message, log=""):
-        super(PluginError, self).__init__(message)
-        self.log = log
 
 
 def check_input_file(path, what):

@@ -27,6 +27,7 @@ import os
 import stat
 import time
 
+from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.files import (  # noqa: F401 (re-exported)
     atomic_write, makedirs_private, sha256_file)
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import safe_join
@@ -37,7 +38,7 @@ DEFAULT_STATE_DIR = "/var/lib/ebpf-datapath"
 DEFAULT_KEEP_GENERATIONS = 3
 
 
-class StateError(Exception):
+class StateError(DatapathError):
     """Something about the host's recorded state that the operator must fix."""
 
 

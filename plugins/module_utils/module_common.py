@@ -44,66 +44,75 @@ def report_warnings(module, eng):
         module.warn(warning)
 
 
+LOCK_TIMEOUT_MAX = 86400.0
+
+
+def check_common(params):
+    """Ranges of the shared numeric options (plugins/doc_fragments/common.py)."""
+    timeout = params.get("lock_timeout")
+    # "not (a < t <= b)" also refuses NaN, which compares false with everything.
+    if timeout is None or not 0 < timeout <= LOCK_TIMEOUT_MAX:
+        from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
+        raise DatapathError("lock_timeout %r is out of range: give the seconds to wait for another run's lock, "
+                         "more than 0 and at most %d (one day)" % (timeout, int(LOCK_TIMEOUT_MAX)))
+
+
 def engine(module):
-    """An Engine for this module's options (import late: libbpf needs the target's
-    libbpf.so.1, which require_libs-style checks report first)."""
-    from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
-    check_roots(module.params["bpffs_root"], module.params["state_dir"])
-    # Whatever umask Ansible or the operator's shell left us: every file and
-    # directory this run creates (state, cache, pin directories) is root's alone.
-    os.umask(0o077)
-    return Engine(module.params["bpffs_root"], module.params["state_dir"],
-                  check_mode=module.check_mode, lock_timeout=module.params["lock_timeout"])
+    """The Engine for this module's options, entered by ``with``: the options and
+    roots checked first (roots.check_roots), then the roots claimed (not in check
+    mode) before the Engine takes its lock (import late: libbpf needs the
+    target's libbpf.so.1, which require_libs-style checks report first)."""
+    return _EngineRun(module)
 
 
-BPFFS_MOUNT = "/sys/fs/bpf"
+class _EngineRun:
+    """``with engine(module) as eng``: check, claim, enter; on exit, remove a
+    bpffs_root left holding nothing but its marker. Until the Engine claims the
+    roots itself (Engine.CLAIMS_ROOTS), this does it around the Engine: once
+    before it takes the lock (nothing is made in roots that are not ours), once
+    under the lock (a concurrent run may have released an empty bpffs_root in
+    between)."""
 
+    def __init__(self, module):
+        self.params = module.params
+        self.check_mode = module.check_mode
+        self.engine = None
 
-def check_roots(bpffs_root, state_dir, mounts_file="/proc/self/mounts"):
-    """Refuse roots that would make us write somewhere unintended: relative
-    paths (they follow the module's working directory), NUL, and a bpffs_root
-    that is not on a BPF filesystem (pins would fail half-way, after
-    directories were made there)."""
-    from ansible_collections.ebpf.datapath.plugins.module_utils.state import StateError
-    for option, value in (("bpffs_root", bpffs_root), ("state_dir", state_dir)):
-        if not value or "\0" in value:
-            raise StateError("%s %r is empty or contains a NUL character; give an absolute path" % (option, value))
-        if not os.path.isabs(value):
-            raise StateError("%s %r is not an absolute path; give an absolute path such as %s"
-                             % (option, value, COMMON_ARGS[option]["default"]))
-    root = _resolved(os.path.normpath(bpffs_root))
-    fstype, mount_point = _mount_of(root, mounts_file)
-    if fstype == "bpf":
-        return
-    if (root + "/").startswith(BPFFS_MOUNT + "/") and mount_point != BPFFS_MOUNT:
-        return  # /sys/fs/bpf is not mounted yet: the engine mounts bpffs there first
-    raise StateError("bpffs_root %s is not on a BPF filesystem (it is on %s, mounted at %s); pins can only be made "
-                     "in bpffs: choose a path under %s" % (bpffs_root, fstype, mount_point, BPFFS_MOUNT))
+    def _claim(self):
+        from ansible_collections.ebpf.datapath.plugins.module_utils import roots
+        roots.claim_roots(self.params["bpffs_root"], self.params["state_dir"])
 
+    def __enter__(self):
+        from ansible_collections.ebpf.datapath.plugins.module_utils import roots
+        from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
+        check_common(self.params)
+        roots.check_roots(self.params["bpffs_root"], self.params["state_dir"])
+        # Whatever umask Ansible or the operator's shell left us: every file and
+        # directory this run creates (state, cache, pin directories) is root's alone.
+        os.umask(0o077)
+        ours = not self.check_mode and not getattr(Engine, "CLAIMS_ROOTS", False)
+        if ours:
+            self._claim()
+        self.engine = Engine(self.params["bpffs_root"], self.params["state_dir"],
+                             check_mode=self.check_mode, lock_timeout=self.params["lock_timeout"])
+        eng = self.engine.__enter__()
+        if ours:
+            try:
+                self._claim()
+            except BaseException:
+                self.engine.__exit__(None, None, None)
+                raise
+        return eng
 
-def _resolved(path):
-    """path with the symlinks of its existing part resolved (a symlink inside
-    bpffs may point elsewhere); the part that does not exist yet is kept."""
-    head, tail = path, ""
-    while head != "/" and not os.path.exists(head):
-        head, part = os.path.split(head)
-        tail = os.path.join(part, tail) if tail else part
-    real = os.path.realpath(head)
-    return os.path.join(real, tail) if tail else real
-
-
-def _mount_of(path, mounts_file):
-    """(fstype, mount point) of the mount that holds path, by the longest prefix."""
-    best = ("unknown", "/")
-    with open(mounts_file) as handle:
-        for line in handle:
-            fields = line.split()
-            if len(fields) < 3:
-                continue
-            point = fields[1].replace("\\040", " ")
-            if (path + "/").startswith(point.rstrip("/") + "/") and len(point) >= len(best[1]):
-                best = (fields[2], point)
-    return best
+    def __exit__(self, *exc):
+        from ansible_collections.ebpf.datapath.plugins.module_utils import roots
+        from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
+        try:
+            if not self.check_mode and not getattr(Engine, "CLAIMS_ROOTS", False):
+                roots.release_bpffs_root(self.params["bpffs_root"])
+        finally:
+            self.engine.__exit__(*exc)
+        return False
 
 
 def fail(module, exc, **extra):
@@ -120,11 +129,12 @@ def fail(module, exc, **extra):
 def known_errors():
     """The exception types that carry an operator-facing message."""
     from ansible_collections.ebpf.datapath.plugins.module_utils.converge import DatapathError
+    from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError as BaseError
     from ansible_collections.ebpf.datapath.plugins.module_utils.state import StateError
     from ansible_collections.ebpf.datapath.plugins.module_utils.naming import InvalidName
     from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import BpfError
     from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import ToolchainError
-    errors = [DatapathError, StateError, InvalidName, BpfError, ToolchainError]
+    errors = [BaseError, DatapathError, StateError, InvalidName, BpfError, ToolchainError]
     try:
         from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachError
         errors.append(AttachError)

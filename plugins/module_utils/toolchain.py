@@ -5,8 +5,8 @@
 
 Every compile runs clang with an argv list (never a shell)::
 
-    clang -target bpf -g -O2 -mcpu=v3 -I<arch include dir> -I<include_dirs...>
-          -I<collection bpf/include> -D<k>=<v>... <cflags...> -c <src> -o <out>
+    clang -target bpf -g -O2 -mcpu=v3 -fno-crash-diagnostics -I<arch include dir> -I<include_dirs...>
+          -I<collection bpf/include> -D<k>=<v>... <cflags, allow-listed> -c <src> -o <out>
 
 ``-mcpu=v3``: the BPF ISA v3 adds 32-bit jumps and ALU32 subregisters. Every
 kernel >= 5.1 accepts it (Debian 12's 6.1, current kernels), the code is smaller
@@ -38,7 +38,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import collections
-import errno
 import hashlib
 import json
 import os
@@ -50,6 +49,8 @@ import sysconfig
 import tempfile
 import time
 
+from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
+from ansible_collections.ebpf.datapath.plugins.module_utils.files import atomic_write, makedirs_private, sha256_file
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import InvalidName, check_name
 
 # Newest first. A plain "clang" is ranked by the version it reports.
@@ -57,7 +58,11 @@ CLANG_CANDIDATES = ("clang-19", "clang-18", "clang-17", "clang-16", "clang-15", 
 MIN_CLANG_MAJOR = 14
 INSTALL_HINT = "apt-get install clang-19"
 
-BASE_CFLAGS = ("-target", "bpf", "-g", "-O2", "-mcpu=v3")
+# -fno-crash-diagnostics: a crashing clang would otherwise write the
+# preprocessed source and a script to $TMPDIR, outside the roots.
+BASE_CFLAGS = ("-target", "bpf", "-g", "-O2", "-mcpu=v3", "-fno-crash-diagnostics")
+# The cache's writes are no crash point of a chain change (faults.POINTS).
+_NO_CRASH_POINT = "compile_cache"
 COMPILE_TIMEOUT = 120.0
 PROBE_TIMEOUT = 30.0
 
@@ -66,9 +71,6 @@ PROBE_TIMEOUT = 30.0
 # include_dirs explicitly.
 COLLECTION_INCLUDE = os.path.realpath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bpf", "include"))
-
-# Options that would change what clang produces or where: they belong to us.
-_RESERVED_CFLAGS = ("-o", "-c", "-E", "-S", "-M", "-target", "--target", "-emit-llvm", "-x")
 
 _MACHINE_TRIPLETS = {
     "x86_64": "x86_64-linux-gnu",
@@ -101,16 +103,19 @@ CompileResult.__doc__ = """object_path, its sha256, whether it came from the cac
 the argv that builds it (with ``-o object_path``) and clang's warnings."""
 
 
-class ToolchainError(Exception):
-    """No usable compiler, or a compile could not be run; the message says what to do."""
+class ToolchainError(DatapathError):
+    """No usable compiler, a flag that is not allowed, or a compile that could not
+    be run; the message says what to do."""
 
 
 class CompileError(ToolchainError):
-    """clang refused the source. ``diagnostics`` is clang's stderr verbatim
-    (``file.c:LINE:COL: error: ...``), ``argv`` the command that was run."""
+    """clang refused the source. ``diagnostics`` is clang's stderr
+    (``file.c:LINE:COL: error: ...``) bounded by bound_output(), also the
+    ``log``; ``argv`` the command that was run."""
 
     def __init__(self, diagnostics, argv):
-        super(CompileError, self).__init__(diagnostics)
+        diagnostics = bound_output(diagnostics)
+        super(CompileError, self).__init__(diagnostics, log=diagnostics)
         self.diagnostics = diagnostics
         self.argv = list(argv)
 
@@ -149,8 +154,8 @@ def _remember_probe(key, info):
     data = _load_probe_file()
     data["|".join(str(k) for k in key)] = list(info)
     try:
-        _makedirs(os.path.dirname(path))
-        _atomic_write(path, json.dumps(data, sort_keys=True).encode("utf-8"))
+        makedirs_private(os.path.dirname(path))
+        atomic_write(path, json.dumps(data, sort_keys=True).encode("utf-8"), crash_at=_NO_CRASH_POINT)
     except OSError:
         pass  # a cache we cannot write is only slower
 
@@ -298,40 +303,11 @@ def _sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _makedirs(path):
-    """mkdir -p with 0700 at every level made (os.makedirs gives the parents the umask's mode)."""
-    parent = os.path.dirname(path)
-    if parent and parent != path and not os.path.isdir(parent):
-        _makedirs(parent)
-    try:
-        os.mkdir(path, 0o700)
-    except OSError as exc:
-        if exc.errno != errno.EEXIST or not os.path.isdir(path):
-            raise
-
-
-def _atomic_write(path, data):
-    """Readers see the old file, the new one, or none -- never part of one."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quiet(tmp)
-        raise
+def _clang_env():
+    """The environment without the variables that make clang's driver add
+    arguments (CCC_OVERRIDE_OPTIONS) or write logs (CC_PRINT_OPTIONS_FILE,
+    CC_LOG_DIAGNOSTICS_FILE, ...): flags reach clang only through check_cflags."""
+    return dict((k, v) for k, v in os.environ.items() if not k.startswith(("CCC_", "CC_")))
 
 
 def _unlink_quiet(path):
@@ -374,19 +350,146 @@ def parse_depfile(text):
     return tokens
 
 
-def _check_cflags(cflags):
+# ---------------------------------------------------------------------------
+# cflags: an allow-list (docs/security.md)
+#
+# Only flags that shape preprocessing and code generation pass. Everything
+# else is refused before clang runs, naming the flag: flags that load code into
+# clang (-fplugin, -Xclang -load), that pass arguments past this check
+# (@response files, -Xclang, -mllvm, -Wp,), that write files (-MJ, -save-temps,
+# -ftime-trace, -fprofile-*), and any flag not on the list.
+
+# Flags whose value may be the next argument (clang: JoinedOrSeparate).
+_SEPARATE_VALUE = ("-D", "-U", "-I", "-isystem", "-iquote", "-idirafter", "-include", "-imacros")
+_ALLOWED_PATTERNS = [re.compile(p) for p in (
+    r"-D[A-Za-z_][A-Za-z0-9_]*(=.*)?",
+    r"-U[A-Za-z_][A-Za-z0-9_]*",
+    r"-(I|isystem|iquote|idirafter|include|imacros).+",
+    r"-O([0-3sz]|g|fast)?",
+    r"-W(no-)?[A-Za-z0-9][A-Za-z0-9_=+.-]*",  # no comma: -Wl, -Wa, -Wp, pass arguments on
+    r"-w|-pedantic|-pedantic-errors|-nostdinc|-nostdlibinc|-ffreestanding",
+    r"-g|-g[0-3]|-ggdb[0-3]?|-gdwarf(-[2-5])?|-gbtf|-g(no-)?column-info|-gline-tables-only|-gfull|"
+    r"-g(no-)?strict-dwarf|-g(no-)?inline-line-tables|-gno-embed-source|-gembed-source",
+    r"-std=[A-Za-z0-9:+]+",
+    r"-mcpu=[A-Za-z0-9]+|-mlittle-endian|-mbig-endian",
+    r"-fdebug-prefix-map=.+|-fmacro-prefix-map=.+|-ffile-prefix-map=.+",
+    r"-f(no-)?(%s)" % "|".join((
+        "builtin", "builtin-[A-Za-z0-9_]+", "common", "strict-aliasing", "wrapv", "delete-null-pointer-checks",
+        "signed-char", "unsigned-char", "short-enums", "inline", "inline-functions", "unroll-loops",
+        "vectorize", "slp-vectorize", "optimize-sibling-calls", "jump-tables", "unwind-tables",
+        "asynchronous-unwind-tables", "stack-protector", "stack-protector-strong", "stack-protector-all",
+        "zero-initialized-in-bss", "ident", "discard-value-names", "merge-all-constants", "strict-overflow",
+        "color-diagnostics", "diagnostics-color", "caret-diagnostics", "show-column", "show-source-location",
+        "diagnostics-show-option", "elide-type", "ms-extensions", "gnu89-inline", "gnu-keywords",
+        "dollars-in-identifiers", "data-sections", "function-sections", "trapping-math", "finite-math-only",
+        "fast-math", "trivial-auto-var-init-stop-after=[0-9]+", "trivial-auto-var-init=(zero|pattern|uninitialized)",
+        "visibility=(default|hidden|protected|internal)", "macro-backtrace-limit=[0-9]+",
+        "template-backtrace-limit=[0-9]+", "message-length=[0-9]+", "diagnostics-color=(always|never|auto)",
+        "bracket-depth=[0-9]+", "constexpr-depth=[0-9]+", "max-type-align=[0-9]+", "pack-struct(=[0-9]+)?",
+    )),
+)]
+# Refused with a reason more precise than "not on the allow-list": (names
+# matched exactly, prefixes, reason).
+_REFUSED = (
+    ((), ("@",), "is a response file: clang would read more arguments from it, past this check"),
+    (("-B", "-load", "-plugin"),
+     ("-fplugin", "-fpass-plugin", "-Xclang", "-mllvm", "-Xlinker", "-Xassembler", "-Xpreprocessor", "-Xanalyzer",
+      "-Xopenmp", "-Xarch", "-Xcuda", "-Xoffload", "-Wl,", "-Wa,", "-Wp,", "--config", "-B", "--gcc-",
+      "-ccc-", "-fuse-ld", "-resource-dir", "--driver-mode", "-no-integrated-as", "-fno-integrated-as",
+      "--plugin", "-load="),
+     "loads code into clang, runs another program, or passes arguments to clang's internals past this check"),
+    (("-o",),
+     ("-M", "-o", "--output", "-save-temps", "-ftime-trace", "-fprofile", "-fcs-profile", "--serialize-diagnostics",
+      "-fcrash-diagnostics", "-fmodules", "-fmodule", "-fprebuilt-module", "-fimplicit-module",
+      "-fsave-optimization-record", "-foptimization-record", "-fproc-stat-report", "-gsplit-dwarf", "-fdump",
+      "-dumpdir", "-dumpbase", "-ftest-coverage", "-fcoverage", "-fstack-usage", "-fxray", "-fsanitize",
+      "-fdiagnostics-format", "-ftime-report", "--analyze", "-emit-", "-fembed-bitcode"),
+     "writes a file (or changes what is written) where the toolchain does not look"),
+    (("-c", "-E", "-S", "-x", "-###", "--", "-v", "-H", "-P", "-C", "-dD", "-dM", "-dI", "-fsyntax-only"),
+     ("-target", "--target", "-x", "-print", "--print"),
+     "is set by the toolchain (target, language, output, dependency files)"),
+)
+_ALLOWED_HELP = ("-D, -U, -I, -isystem, -iquote, -idirafter, -include, -imacros, -O<level>, -W<warning>, -w, "
+                 "-g<debug info>, -std=, -mcpu=, -mlittle-endian, -mbig-endian, -nostdinc and -f flags that "
+                 "neither load nor write (docs/security.md lists them)")
+
+
+def _refusal(flag):
+    """Why flag is refused, or None when the allow-list admits it."""
+    if any(p.fullmatch(flag) for p in _ALLOWED_PATTERNS):
+        return None
+    for exact, prefixes, reason in _REFUSED:
+        if flag in exact or flag.startswith(prefixes):
+            return reason
+    return "is not on the allow-list of compiler flags; allowed are " + _ALLOWED_HELP
+
+
+def check_cflags(cflags):
+    """cflags as clang will get them, or ToolchainError naming the first flag that
+    is not allowed and why. A value given as the next argument (-I dir,
+    -include file) is taken as a value, never as a flag; it must not start with
+    '@' (clang expands response files before it parses anything)."""
     if isinstance(cflags, (str, bytes)):
         raise ToolchainError("cflags must be a list of arguments, not the string %r" % (cflags,))
     out = []
-    for flag in cflags:
+    args = list(cflags)
+    index = 0
+    while index < len(args):
+        flag = args[index]
         if not isinstance(flag, str) or "\0" in flag:
             raise ToolchainError("cflag %r is not a string" % (flag,))
-        for reserved in _RESERVED_CFLAGS:
-            if flag == reserved or (reserved in ("-M", "--target") and flag.startswith(reserved)):
-                raise ToolchainError("cflag %r is not allowed: the toolchain sets the target, the "
-                                     "output and the dependency files itself" % flag)
+        if flag in _SEPARATE_VALUE:
+            if index + 1 >= len(args):
+                raise ToolchainError("cflag %r needs a value after it" % flag)
+            value = args[index + 1]
+            if not isinstance(value, str) or "\0" in value or not value or value.startswith("@"):
+                raise ToolchainError("the value %r of cflag %r is not allowed: empty, NUL, or a response file "
+                                     "(@file), which clang would read more arguments from" % (value, flag))
+            out.extend([flag, value])
+            index += 2
+            continue
+        if not flag.startswith("-") or flag.startswith("@"):
+            reason = (_REFUSED[0][2] if flag.startswith("@") else
+                      "is not a flag: clang would take it as one more input file")
+            raise ToolchainError("cflag %r is not allowed: it %s" % (flag, reason))
+        reason = _refusal(flag)
+        if reason:
+            raise ToolchainError("cflag %r is not allowed: it %s" % (flag, reason))
         out.append(flag)
+        index += 1
     return out
+
+
+# ---------------------------------------------------------------------------
+# bounded compiler output
+
+MAX_OUTPUT_LINES = 40
+MAX_OUTPUT_BYTES = 4096
+MAX_LINE_BYTES = 300
+_ERROR_LINE = re.compile(r":\d+(:\d+)?: (fatal )?error: ")
+
+
+def bound_output(text):
+    """clang's output cut to MAX_OUTPUT_LINES lines and MAX_OUTPUT_BYTES bytes
+    (each line to MAX_LINE_BYTES), so a message can never echo a whole file
+    (``-include`` of a large file makes clang quote it line by line). The first
+    error with its file:line is always kept."""
+    lines = text.splitlines()
+    kept, size = [], 0
+    for line in lines:
+        if len(line) > MAX_LINE_BYTES:
+            line = line[:MAX_LINE_BYTES] + " [...]"
+        if len(kept) >= MAX_OUTPUT_LINES or size + len(line) + 1 > MAX_OUTPUT_BYTES:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    if len(kept) == len(lines):
+        return text
+    first_error = next((line for line in lines if _ERROR_LINE.search(line)), None)
+    if first_error is not None and not any(_ERROR_LINE.search(line) for line in kept):
+        kept.append(first_error[:MAX_LINE_BYTES])
+    kept.append("[... %d more lines of clang's output left out]" % (len(lines) - len(kept)))
+    return "\n".join(kept) + "\n"
 
 
 def _define_args(defines):
@@ -429,7 +532,7 @@ class Toolchain:
         if os.path.isdir(COLLECTION_INCLUDE):
             args.append("-I" + COLLECTION_INCLUDE)
         args.extend(_define_args(defines))
-        args.extend(_check_cflags(cflags))
+        args.extend(check_cflags(cflags))
         return args
 
     # -- cache -------------------------------------------------------------
@@ -468,7 +571,7 @@ class Toolchain:
             for header in headers:
                 if header not in hashes:
                     try:
-                        hashes[header] = _sha256_file(header)
+                        hashes[header] = sha256_file(header)
                     except OSError:
                         hashes[header] = None
                 current[header] = hashes[header]
@@ -479,7 +582,7 @@ class Toolchain:
                 continue
             obj = os.path.join(recipe_dir, key + ".o")
             try:
-                if _sha256_file(obj) != manifest.get("sha256"):
+                if sha256_file(obj) != manifest.get("sha256"):
                     continue  # damaged entry: rebuild it
             except OSError:
                 continue
@@ -530,7 +633,7 @@ class Toolchain:
             return CompileResult(final, manifest["sha256"], True,
                                  [self.clang.path] + key_args + ["-o", final], manifest.get("warnings", ""))
 
-        _makedirs(recipe_dir)
+        makedirs_private(recipe_dir)
         self._sweep_stale(recipe_dir)
         fd, obj_tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".o", dir=recipe_dir)
         os.close(fd)
@@ -543,7 +646,7 @@ class Toolchain:
                 # cwd = the source's directory: it is recorded in the debug info,
                 # and fixing it makes the object a function of the cache key.
                 proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, cwd=os.path.dirname(src),
+                                      stderr=subprocess.PIPE, cwd=os.path.dirname(src), env=_clang_env(),
                                       timeout=self.timeout, check=False)
             except subprocess.TimeoutExpired:
                 raise CompileError("%s: clang did not finish within %d s; the source may expand to "
@@ -551,7 +654,7 @@ class Toolchain:
             except OSError as exc:
                 raise ToolchainError("cannot run clang %s: %s; install clang (%s)"
                                      % (self.clang.path, exc, INSTALL_HINT))
-            stderr = proc.stderr.decode("utf-8", "replace")
+            stderr = bound_output(proc.stderr.decode("utf-8", "replace"))
             if proc.returncode != 0:
                 raise CompileError(stderr or "clang exited with status %d and no message" % proc.returncode,
                                    shown)
@@ -566,20 +669,20 @@ class Toolchain:
                 if path == src:
                     continue
                 try:
-                    headers[path] = _sha256_file(path)
+                    headers[path] = sha256_file(path)
                 except (IOError, OSError):
                     headers[path] = None  # gone already; a lookup requires it still gone
             key = self._key(recipe, headers)
             obj = os.path.join(recipe_dir, key + ".o")
             with open(obj_tmp, "rb") as handle:
                 os.fsync(handle.fileno())
-            digest = _sha256_file(obj_tmp)
+            digest = sha256_file(obj_tmp)
             os.chmod(obj_tmp, 0o600)
             os.replace(obj_tmp, obj)  # object first: a manifest always names a whole object
             manifest = {"sha256": digest, "headers": sorted(headers.items()), "warnings": stderr,
                         "clang": self.clang.banner, "argv": key_args, "created": int(time.time())}
-            _atomic_write(os.path.join(recipe_dir, key + ".json"),
-                          json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"))
+            atomic_write(os.path.join(recipe_dir, key + ".json"),
+                         json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"), crash_at=_NO_CRASH_POINT)
         finally:
             _unlink_quiet(obj_tmp)
             _unlink_quiet(dep_tmp)
@@ -616,12 +719,12 @@ class Toolchain:
         data = text.encode("utf-8") if not isinstance(text, bytes) else text
         directory = os.path.join(self.cache_dir, "src", _sha256_bytes(data))
         path = os.path.join(directory, name)
-        _makedirs(directory)
+        makedirs_private(directory)
         try:
             with open(path, "rb") as handle:
                 current = handle.read()
         except (IOError, OSError):
             current = None
         if current != data:
-            _atomic_write(path, data)
+            atomic_write(path, data, crash_at=_NO_CRASH_POINT)
         return self.compile(path, cflags=cflags, include_dirs=include_dirs, defines=defines, out_path=out_path)

@@ -18,7 +18,7 @@ import textwrap
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", ".."))
 BUILD = os.path.join(ROOT, "build")
 if BUILD not in sys.path:  # tests/conftest.py does this too once it exists
     sys.path.insert(0, BUILD)

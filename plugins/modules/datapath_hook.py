@@ -17,13 +17,20 @@ description:
     of a dispatcher (M(ebpf.datapath.dispatcher)), with ordering constraints and a priority for ties.
   - The dispatcher's chain is solved again and the new dispatcher is swapped in atomically. A cycle in the constraints
     fails, naming the cycle plugin by plugin, and changes nothing.
-  - A C(pre) function is C(int fn(struct __sk_buff *ctx)) (C(struct xdp_md *) at XDP); a C(post) function is
-    C(int fn(struct __sk_buff *ctx, int verdict)). Return C(-1) to continue; any other value ends the chain with that
-    verdict.
+  - A C(pre) function takes the packet context (C(struct __sk_buff *ctx), or C(struct xdp_md *ctx) at XDP) and returns
+    an C(int); a C(post) function takes the context and C(int verdict) and returns an C(int). Return C(-1) to continue;
+    any other value ends the chain with that verdict.
+requirements:
+  - python3-pyroute2 (L(pyroute2,https://pypi.org/project/pyroute2/)) on the target
+  - C(libbpf.so.1) on the target (Debian's C(libbpf1)), loaded with ctypes
+  - clang with the BPF target and the libbpf headers (Debian's C(clang-19) and C(libbpf-dev)) on the target, where the dispatcher's BPF C, generated for its chain, is compiled (a build already in the compile cache under O(state_dir) is reused)
+  - root on the target (BPF, bpffs, netlink)
+  - bpffs mounted at the parent of O(bpffs_root) (normally C(/sys/fs/bpf))
 author:
   - ebpf.datapath contributors (@ebpf-datapath)
 extends_documentation_fragment:
   - ebpf.datapath.common
+  - ebpf.datapath.attributes
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

@@ -19,10 +19,16 @@ description:
   - Optionally reads per-program run counts and run time, which the kernel counts while BPF statistics are enabled
     (C(kernel.bpf_stats_enabled=1)).
   - Never changes anything.
+requirements:
+  - python3-pyroute2 (L(pyroute2,https://pypi.org/project/pyroute2/)) on the target
+  - C(libbpf.so.1) on the target (Debian's C(libbpf1)), loaded with ctypes
+  - root on the target (BPF, bpffs)
+  - bpffs mounted at the parent of O(bpffs_root) (normally C(/sys/fs/bpf))
 author:
   - ebpf.datapath contributors (@ebpf-datapath)
 extends_documentation_fragment:
   - ebpf.datapath.common
+  - ebpf.datapath.attributes
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

@@ -20,10 +20,17 @@ description:
   - A source plugin is also built with its global symbols prefixed C(dpp_<name>__), so two plugins may use the same
     names for maps and functions and still be linked into one dispatcher.
   - When the code of a plugin changes, every dispatcher that uses it is rebuilt and swapped atomically.
+requirements:
+  - python3-pyroute2 (L(pyroute2,https://pypi.org/project/pyroute2/)) on the target
+  - C(libbpf.so.1) on the target (Debian's C(libbpf1)), loaded with ctypes
+  - clang with the BPF target and the libbpf headers (Debian's C(clang-19) and C(libbpf-dev)) on the target when the plugin is built from O(src); none for a prebuilt O(object)
+  - root on the target (BPF, bpffs)
+  - bpffs mounted at the parent of O(bpffs_root) (normally C(/sys/fs/bpf))
 author:
   - ebpf.datapath contributors (@ebpf-datapath)
 extends_documentation_fragment:
   - ebpf.datapath.common
+  - ebpf.datapath.attributes
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

@@ -19,12 +19,19 @@ description:
   - Reports C(changed) only when it rebuilt or re-pinned something; on a host whose datapath runs as recorded it
     changes nothing.
   - Older generations cannot come back after a reboot and are forgotten; the running chain gets a new generation.
-  - Meant to run at boot (the role C(ebpf.datapath.datapath_boot) installs a systemd unit that runs it from the
+  - Meant to run at boot (the role P(ebpf.datapath.datapath_boot#role) installs a systemd unit that runs it from the
     collection's own files); a rerun of the playbook converges the same way.
+requirements:
+  - python3-pyroute2 (L(pyroute2,https://pypi.org/project/pyroute2/)) on the target
+  - C(libbpf.so.1) on the target (Debian's C(libbpf1)), loaded with ctypes
+  - clang with the BPF target and the libbpf headers (Debian's C(clang-19) and C(libbpf-dev)) on the target, where the dispatcher's BPF C, generated for its chain, is compiled (a build already in the compile cache under O(state_dir) is reused)
+  - root on the target (BPF, bpffs, netlink)
+  - bpffs mounted at the parent of O(bpffs_root) (normally C(/sys/fs/bpf))
 author:
   - ebpf.datapath contributors (@ebpf-datapath)
 extends_documentation_fragment:
   - ebpf.datapath.common
+  - ebpf.datapath.attributes
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

@@ -21,10 +21,16 @@ description:
   - Rolling back to the generation that already runs changes nothing, so a task that names the exact generation
     (for example one read with M(ebpf.datapath.datapath_info) before a change) is idempotent.
   - After a reboot only the running generation is rebuilt (M(ebpf.datapath.datapath_restore)); older ones are gone.
+requirements:
+  - python3-pyroute2 (L(pyroute2,https://pypi.org/project/pyroute2/)) on the target
+  - C(libbpf.so.1) on the target (Debian's C(libbpf1)), loaded with ctypes
+  - root on the target (BPF, bpffs)
+  - bpffs mounted at the parent of O(bpffs_root) (normally C(/sys/fs/bpf))
 author:
   - ebpf.datapath contributors (@ebpf-datapath)
 extends_documentation_fragment:
   - ebpf.datapath.common
+  - ebpf.datapath.attributes
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.

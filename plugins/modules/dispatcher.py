@@ -21,10 +21,17 @@ description:
   - Hooks are bound one by one with M(ebpf.datapath.datapath_hook), or all at once with O(plugins) so a host converges in
     a single swap.
   - A rerun with the same chain reports no change and builds nothing.
+requirements:
+  - python3-pyroute2 (L(pyroute2,https://pypi.org/project/pyroute2/)) on the target
+  - C(libbpf.so.1) on the target (Debian's C(libbpf1)), loaded with ctypes
+  - clang with the BPF target and the libbpf headers (Debian's C(clang-19) and C(libbpf-dev)) on the target, where the dispatcher's BPF C, generated for its chain, is compiled (a build already in the compile cache under O(state_dir) is reused)
+  - root on the target (BPF, bpffs, netlink)
+  - bpffs mounted at the parent of O(bpffs_root) (normally C(/sys/fs/bpf))
 author:
   - ebpf.datapath contributors (@ebpf-datapath)
 extends_documentation_fragment:
   - ebpf.datapath.common
+  - ebpf.datapath.attributes
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -91,7 +98,7 @@ options:
         type: str
         required: true
       function:
-        description: Global function C(int fn(ctx)) of that plugin.
+        description: Global function of that plugin; it takes the packet context and returns an C(int).
         type: str
         required: true
   tc_backend:

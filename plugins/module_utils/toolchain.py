@@ -393,11 +393,12 @@ _ALLOWED_PATTERNS = [re.compile(p) for p in (
 _REFUSED = (
     ((), ("@",), "is a response file: clang would read more arguments from it, past this check"),
     (("-B", "-load", "-plugin"),
-     ("-fplugin", "-fpass-plugin", "-Xclang", "-mllvm", "-Xlinker", "-Xassembler", "-Xpreprocessor", "-Xanalyzer",
-      "-Xopenmp", "-Xarch", "-Xcuda", "-Xoffload", "-Wl,", "-Wa,", "-Wp,", "--config", "-B", "--gcc-",
-      "-ccc-", "-fuse-ld", "-resource-dir", "--driver-mode", "-no-integrated-as", "-fno-integrated-as",
-      "--plugin", "-load="),
-     "loads code into clang, runs another program, or passes arguments to clang's internals past this check"),
+     ("-fplugin", "-fpass-plugin", "--config", "-B", "--gcc-", "-ccc-", "-fuse-ld", "-resource-dir", "--driver-mode",
+      "-no-integrated-as", "-fno-integrated-as", "--plugin", "-load="),
+     "loads code into clang or makes it run another program"),
+    ((), ("-Xclang", "-mllvm", "-Xlinker", "-Xassembler", "-Xpreprocessor", "-Xanalyzer", "-Xopenmp", "-Xarch",
+          "-Xcuda", "-Xoffload", "-Wl,", "-Wa,", "-Wp,"),
+     "passes arguments to clang's internals or to other tools, past this check"),
     (("-o",),
      ("-M", "-o", "--output", "-save-temps", "-ftime-trace", "-fprofile", "-fcs-profile", "--serialize-diagnostics",
       "-fcrash-diagnostics", "-fmodules", "-fmodule", "-fprebuilt-module", "-fimplicit-module",
@@ -463,32 +464,39 @@ def check_cflags(cflags):
 # ---------------------------------------------------------------------------
 # bounded compiler output
 
-MAX_OUTPUT_LINES = 40
+MAX_DIAGNOSTICS = 3
+MAX_OUTPUT_LINES = 25
 MAX_OUTPUT_BYTES = 4096
 MAX_LINE_BYTES = 300
-_ERROR_LINE = re.compile(r":\d+(:\d+)?: (fatal )?error: ")
+_DIAGNOSTIC = re.compile(r"(:\d+:\d+: |^clang(-\d+)?: )(fatal error|error|warning): ")
 
 
 def bound_output(text):
-    """clang's output cut to MAX_OUTPUT_LINES lines and MAX_OUTPUT_BYTES bytes
-    (each line to MAX_LINE_BYTES), so a message can never echo a whole file
-    (``-include`` of a large file makes clang quote it line by line). The first
-    error with its file:line is always kept."""
+    """clang's output cut after MAX_DIAGNOSTICS errors or warnings (each with the
+    source line it quotes and its notes), MAX_OUTPUT_LINES lines and
+    MAX_OUTPUT_BYTES bytes, each line to MAX_LINE_BYTES. ``-include`` of a file
+    that is not C makes clang quote it line by line, one error per line: a
+    message then shows its first lines, never the whole file. The first error
+    with its file:line is always kept."""
     lines = text.splitlines()
-    kept, size = [], 0
+    kept, size, seen, shortened = [], 0, 0, False
     for line in lines:
+        if _DIAGNOSTIC.search(line):
+            seen += 1
+            if seen > MAX_DIAGNOSTICS:
+                break
         if len(line) > MAX_LINE_BYTES:
-            line = line[:MAX_LINE_BYTES] + " [...]"
+            line, shortened = line[:MAX_LINE_BYTES] + " [...]", True
         if len(kept) >= MAX_OUTPUT_LINES or size + len(line) + 1 > MAX_OUTPUT_BYTES:
             break
         kept.append(line)
         size += len(line) + 1
     if len(kept) == len(lines):
-        return text
-    first_error = next((line for line in lines if _ERROR_LINE.search(line)), None)
-    if first_error is not None and not any(_ERROR_LINE.search(line) for line in kept):
-        kept.append(first_error[:MAX_LINE_BYTES])
-    kept.append("[... %d more lines of clang's output left out]" % (len(lines) - len(kept)))
+        return "\n".join(kept) + "\n" if shortened else text
+    errors = [line for line in lines if _DIAGNOSTIC.search(line) and "error: " in line]
+    if errors and not any(_DIAGNOSTIC.search(line) and "error: " in line for line in kept):
+        kept.append(errors[0][:MAX_LINE_BYTES])
+    kept.append("[clang's output cut here: %d more lines; %d errors in all]" % (len(lines) - len(kept), len(errors)))
     return "\n".join(kept) + "\n"
 
 

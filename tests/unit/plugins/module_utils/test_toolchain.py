@@ -441,3 +441,108 @@ def test_parse_depfile():
             "  /s/odd\\ dir/we\\ ird\\#1\\ $$x.h \\\n"
             "  rel/b.h\n")
     assert parse_depfile(text) == ["/s/a.c", "/usr/include/linux/bpf.h", "/s/odd dir/we ird#1 $x.h", "rel/b.h"]
+
+
+# ---------------------------------------------------------------------------
+# cflags by allow-list, bounded output, a clean environment (issue 16)
+
+ALLOWED = [
+    ["-DKNOB_EXTRA=1"], ["-D", "KNOB_EXTRA"], ["-UKNOB_EXTRA"], ["-U", "KNOB_EXTRA"], ["-Wall"], ["-Wno-unused"],
+    ["-Werror=return-type"], ["-w"], ["-O1"], ["-Os"], ["-g0"], ["-gdwarf-5"], ["-std=gnu11"], ["-mcpu=v4"],
+    ["-mlittle-endian"], ["-fno-builtin"], ["-fno-jump-tables"], ["-fvisibility=hidden"], ["-fno-strict-aliasing"],
+    ["-fmacro-backtrace-limit=4"], ["-nostdinc", "-isystem", "/usr/include", "-isystem", "/usr/lib/llvm-19/lib/clang/19/include"],
+    ["-iquote", "/usr/include"], ["-idirafter", "/usr/include"], ["-include", "stddef.h"], ["-imacros", "stddef.h"],
+    ["-pedantic"],
+]
+
+
+@pytest.mark.parametrize("flags", ALLOWED, ids=lambda f: " ".join(f))
+def test_allowed_cflags_reach_clang_and_compile(project, flags):
+    toolchain = Toolchain(project["cache"])
+    res = toolchain.compile(project["src"], cflags=flags)
+    assert toolchain.clang_runs == 1
+    index = res.argv.index(flags[0])
+    assert res.argv[index:index + len(flags)] == flags
+    assert program_names(res.object_path) == ["count_and_pass"]
+
+
+REFUSED = [
+    (["-fplugin=/tmp/x.so"], "loads code"), (["-fpass-plugin=/tmp/x.so"], "loads code"),
+    (["-Xclang", "-load", "-Xclang", "/tmp/x.so"], "past this check"), (["-mllvm", "-stats"], "past this check"),
+    (["-Xlinker", "-x"], "past this check"), (["-Wp,-MD,/tmp/x.d"], "past this check"), (["-Wl,-x"], "past this check"),
+    (["@/tmp/flags.rsp"], "response file"), (["-D", "@/tmp/flags.rsp"], "response file"),
+    (["-MJ", "/tmp/x.json"], "writes a file"), (["-MJ/tmp/x.json"], "writes a file"), (["-MD"], "writes a file"),
+    (["-save-temps=cwd"], "writes a file"), (["-save-temps"], "writes a file"), (["-ftime-trace=/tmp/x"], "writes a file"),
+    (["-ftime-trace"], "writes a file"), (["-fprofile-instr-generate=/tmp/x"], "writes a file"),
+    (["--serialize-diagnostics", "/tmp/x"], "writes a file"), (["-fcrash-diagnostics-dir=/tmp"], "writes a file"),
+    (["-fmodules-cache-path=/tmp"], "writes a file"), (["-gsplit-dwarf"], "writes a file"),
+    (["-o", "/tmp/x.o"], "writes a file"), (["-B/tmp"], "another program"), (["--config=/tmp/x.cfg"], "loads code"),
+    (["-target", "x86_64"], "set by the toolchain"), (["-x", "c++"], "set by the toolchain"),
+    (["-E"], "set by the toolchain"), (["/etc/hostname"], "input file"), (["-fno-such-flag-dpt"], "allow-list"),
+    (["-include"], "needs a value"),
+]
+
+
+@pytest.mark.parametrize("flags,why", REFUSED, ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_refused_cflags_name_the_flag_and_clang_never_runs(project, flags, why):
+    toolchain = Toolchain(project["cache"])
+    with pytest.raises(ToolchainError) as err:
+        toolchain.compile(project["src"], cflags=flags)
+    msg = str(err.value)
+    assert why in msg and any(repr(f) in msg for f in flags), msg
+    assert toolchain.clang_runs == 0
+
+
+def test_toolchain_errors_are_datapath_errors():
+    from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
+    assert issubclass(ToolchainError, DatapathError) and issubclass(CompileError, DatapathError)
+
+
+def test_an_included_file_is_never_echoed_whole(tmp_path):
+    """-include of a file that is not C: clang quotes it line by line, one error
+    each; the message keeps the first error with file:line, never the whole file."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("".join("int secret_line_%02d = ;\n" % n for n in range(30)))
+    src = tmp_path / "ok.c"
+    src.write_text("int ok(void) { return 0; }\n")
+    with pytest.raises(CompileError) as err:
+        Toolchain(str(tmp_path / "cache")).compile(str(src), cflags=["-include", str(secret)])
+    exc = err.value
+    for text in (str(exc), exc.diagnostics, exc.log):
+        echoed = [n for n in range(30) if "secret_line_%02d" % n in text]
+        assert echoed and len(echoed) <= tc.MAX_DIAGNOSTICS, text
+        assert "%s:1:" % secret in text and "error:" in text
+        assert len(text.splitlines()) <= tc.MAX_OUTPUT_LINES + 2 and len(text) <= tc.MAX_OUTPUT_BYTES + 400
+    assert "output cut here" in exc.diagnostics
+
+
+def test_bound_output_keeps_short_output_and_the_first_error():
+    short = "a.c:1:2: warning: w\n"
+    assert tc.bound_output(short) == short
+    noise = "".join("a.c:%d:1: note: n\n" % n for n in range(100))
+    cut = tc.bound_output(noise + "a.c:200:3: error: the real one\n")
+    assert "a.c:200:3: error: the real one" in cut and len(cut.splitlines()) <= tc.MAX_OUTPUT_LINES + 2
+    assert len(tc.bound_output("x" * 100000 + "\n")) < 1000
+
+
+def test_the_environment_cannot_add_flags_or_logs(project, tmp_path, monkeypatch):
+    """CCC_OVERRIDE_OPTIONS edits clang's argv; CC_PRINT_OPTIONS_FILE makes it
+    write a log: neither reaches clang."""
+    trace = tmp_path / "trace.json"
+    log = tmp_path / "options.log"
+    monkeypatch.setenv("CCC_OVERRIDE_OPTIONS", "+-ftime-trace=%s" % trace)
+    monkeypatch.setenv("CC_PRINT_OPTIONS", "1")
+    monkeypatch.setenv("CC_PRINT_OPTIONS_FILE", str(log))
+    toolchain = Toolchain(project["cache"])
+    toolchain.compile(project["src"])
+    assert toolchain.clang_runs == 1
+    assert not trace.exists() and not log.exists()
+    # The oracle: the same variables do reach a clang started with our environment.
+    subprocess.run([toolchain.clang.path, "-target", "bpf", "-c", project["src"], "-o", str(tmp_path / "x.o"),
+                    "-I" + tc.arch_include_dir(), "-I" + os.path.dirname(project["src"])],
+                   capture_output=True, check=True)
+    assert trace.exists() and log.exists()
+
+
+def test_a_crashing_clang_writes_no_reproducer(project):
+    assert "-fno-crash-diagnostics" in Toolchain(project["cache"]).compile(project["src"]).argv

@@ -4,16 +4,14 @@
 directory and a private state directory, each removed when its test ends,
 whether the test passed or not.
 
-Importing this file also makes the collection importable as
-``ansible_collections.ebpf.datapath`` (``<root>/build`` on sys.path, with the
-symlink ``build/ansible_collections/ebpf/datapath -> <root>``) and puts tests/
-on sys.path for ``lab`` and ``modrun``.
+Importing this file also runs tests/conftest.py's bootstrap (the collection
+importable as ``ansible_collections.ebpf.datapath``, tests/ on sys.path for
+``lab`` and ``modrun``), so it works on its own as well.
 """
 
 import os
 import secrets
 import subprocess
-import sys
 
 import pytest
 
@@ -23,33 +21,20 @@ TESTS = os.path.join(ROOT, "tests")
 BPFFS = "/sys/fs/bpf"
 
 
-def ensure_collection_link(root=ROOT):
-    """build/ansible_collections/ebpf/datapath -> root (relative, as tests/conftest.py
-    makes it), created or corrected."""
-    parent = os.path.join(root, "build", "ansible_collections", "ebpf")
-    link = os.path.join(parent, "datapath")
-    os.makedirs(parent, exist_ok=True)
-    if os.path.islink(link):
-        if os.path.realpath(link) == os.path.realpath(root):
-            return link
-        tmp = "%s.tmp-%d" % (link, os.getpid())
-        os.symlink(os.path.relpath(root, parent), tmp)
-        os.replace(tmp, link)  # atomic: a parallel run never sees no link
-    elif not os.path.exists(link):
-        try:
-            os.symlink(os.path.relpath(root, parent), link)
-        except FileExistsError:
-            pass  # a parallel run made it
-    return link
+def _bootstrap():
+    """Run tests/conftest.py's bootstrap (the one place that makes the collection
+    importable), also when pytest did not load that file: a run whose rootdir is
+    tests/integration, or this file loaded as a plugin with ``-p conftest``."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ebpf_datapath_tests_bootstrap", os.path.join(TESTS, "conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-ensure_collection_link()
-# The same shared compile cache as tests/conftest.py sets, for runs started in
-# tests/integration (pytest then does not load tests/conftest.py).
-os.environ.setdefault("EBPF_DATAPATH_CACHE_DIR", os.path.join(BUILD, "test-cache"))
-for _path in (BUILD, TESTS):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+_BOOTSTRAP = _bootstrap()
+ensure_collection_link = _BOOTSTRAP.ensure_collection_link
 
 from lab import Lab, remove_tree  # noqa: E402
 

@@ -45,6 +45,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import fcntl
 import json
 import os
 import secrets
@@ -501,21 +502,41 @@ def _write_state_marker(state_dir, bpffs_root):
 
 
 def _mark_bpffs(bpffs_root, pair, state_dir):
-    makedirs_private(bpffs_root)
-    marker = os.path.join(bpffs_root, MARKER_PREFIX + pair)
-    made = _mkdir(marker)
-    name = "state_dir=" + quote(state_dir, safe="")
-    if len(name.encode("utf-8")) <= 255:
-        _mkdir(os.path.join(marker, name))
-    # Two state_dirs claiming one empty bpffs_root at the same instant: the
-    # smaller pair id keeps it, the other takes its marker back and fails.
-    markers = _bpffs_markers(bpffs_root, os.listdir(bpffs_root))
-    if min(markers) != pair:
-        if made:
-            remove_marker(bpffs_root, pair)
-        raise RootsError("bpffs_root %s was claimed by another state_dir (%s) at the same moment as state_dir %s; "
-                         "give each bpffs_root its own state_dir"
-                         % (bpffs_root, markers[min(markers)] or "pair %s" % min(markers), state_dir))
+    """Put pair's marker into bpffs_root unless it carries one. Claims of one
+    bpffs_root are serialized by flock(2) on the directory itself (bpffs holds
+    no files to lock), so two state_dirs claiming it at once never both win."""
+    for _attempt in range(3):
+        makedirs_private(bpffs_root)
+        try:
+            fd = os.open(bpffs_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                continue  # released by another run a moment ago: make it again
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            markers = _bpffs_markers(bpffs_root, os.listdir(bpffs_root))
+            if markers:
+                if list(markers) != [pair]:
+                    raise RootsError("bpffs_root %s was claimed by another state_dir (%s) a moment ago, not by "
+                                     "state_dir %s; give each bpffs_root its own state_dir"
+                                     % (bpffs_root, list(markers.values())[0] or list(markers)[0], state_dir))
+                return
+            marker = os.path.join(bpffs_root, MARKER_PREFIX + pair)
+            try:
+                os.mkdir(marker, 0o700)
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    continue
+                raise
+            name = "state_dir=" + quote(state_dir, safe="")
+            if len(name.encode("utf-8")) <= 255:
+                _mkdir(os.path.join(marker, name))
+            return
+        finally:
+            os.close(fd)  # also releases the flock
+    raise RootsError("bpffs_root %s vanished three times while this run claimed it; is another tool removing "
+                     "it?" % bpffs_root)
 
 
 def _mkdir(path):
@@ -541,15 +562,19 @@ def release_bpffs_root(bpffs_root):
     claims an absent bpffs_root again. Returns True when it was removed."""
     path = os.path.normpath(bpffs_root)
     try:
-        names = os.listdir(path)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return False
-    markers = _bpffs_markers(path, names)
-    if len(markers) != 1 or len(names) != 1:
-        return False
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        names = os.listdir(path)
+        markers = _bpffs_markers(path, names)
+        if len(markers) != 1 or len(names) != 1:
+            return False
         remove_marker(path, list(markers)[0])
         os.rmdir(path)
     except OSError:
         return False  # something was pinned meanwhile: keep it
+    finally:
+        os.close(fd)
     return True

@@ -35,5 +35,5 @@ else
     rm -rf "$dest"
     mkdir -p "$dest"
     cp "$tmp"/*.rst "$dest"/
-    echo "docs: wrote $(ls "$dest" | wc -l) pages to docs/collection/"
+    echo "docs: wrote $(find "$dest" -name "*.rst" | wc -l) pages to docs/collection/"
 fi

@@ -23,7 +23,8 @@ description:
 requirements:
   - python3-pyroute2 (L(pyroute2,https://pypi.org/project/pyroute2/)) on the target
   - C(libbpf.so.1) on the target (Debian's C(libbpf1)), loaded with ctypes
-  - clang with the BPF target and the libbpf headers (Debian's C(clang-19) and C(libbpf-dev)) on the target when the plugin is built from O(src); none for a prebuilt O(object)
+  - clang with the BPF target and the libbpf headers (Debian's C(clang-19) and C(libbpf-dev)) on the target when
+    the plugin is built from O(src); none for a prebuilt O(object)
   - root on the target (BPF, bpffs)
   - bpffs mounted at the parent of O(bpffs_root) (normally C(/sys/fs/bpf))
 author:

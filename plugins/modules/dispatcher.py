@@ -24,7 +24,9 @@ description:
 requirements:
   - python3-pyroute2 (L(pyroute2,https://pypi.org/project/pyroute2/)) on the target
   - C(libbpf.so.1) on the target (Debian's C(libbpf1)), loaded with ctypes
-  - clang with the BPF target and the libbpf headers (Debian's C(clang-19) and C(libbpf-dev)) on the target, where the dispatcher's BPF C, generated for its chain, is compiled (a build already in the compile cache under O(state_dir) is reused)
+  - clang with the BPF target and the libbpf headers (Debian's C(clang-19) and C(libbpf-dev)) on the target,
+    where the dispatcher's BPF C, generated for its chain, is compiled (a build already in the compile cache
+    under O(state_dir) is reused)
   - root on the target (BPF, bpffs, netlink)
   - bpffs mounted at the parent of O(bpffs_root) (normally C(/sys/fs/bpf))
 author:

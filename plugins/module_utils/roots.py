@@ -422,14 +422,13 @@ def check_roots(bpffs_root, state_dir, mounts_file="/proc/self/mounts"):
         if real in SYSTEM_DIRS or path in SYSTEM_DIRS:
             raise RootsError("%s %s is a system directory; ebpf.datapath needs a directory of its own there, "
                              "such as %s" % (option, path, DEFAULTS[option]))
+    state = inspect_state_dir(state_path)
+    bpffs = inspect_bpffs_root(bpffs_path)
     for option, path, is_bpffs in (("bpffs_root", bpffs_path, True), ("state_dir", state_path, False)):
         above = _other_pair_above(path, is_bpffs)
         if above:
             raise RootsError("%s %s is inside %s, the %s of another ebpf.datapath pair; choose a directory "
                              "outside it" % (option, path, above, option))
-
-    state = inspect_state_dir(state_path)
-    bpffs = inspect_bpffs_root(bpffs_path)
     for root in (state, bpffs):
         if root.kind == FOREIGN:
             raise RootsError("%s %s is not empty and is not ebpf.datapath's (no ownership marker; it holds %s); "

@@ -31,15 +31,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 SYSTEM_VIEW = ("/", "/etc", "/tmp", "/var/lib", "/sys/fs/bpf")
 
 
-def in_scratch(scratch, steps, timeout=300):
+def in_scratch(scratch, steps, binds=(), timeout=300):
     """Run steps in a fresh scratch root under scratch; returns their results.
 
-    A step is ["snapshot"] or ["module", name, args dict]."""
+    A step is ["snapshot"] or ["module", name, args dict]. binds: host
+    directories (in the host's bpffs or under /tmp) that appear at the same
+    path inside, so a run there meets the host's other roots."""
     scratch = str(scratch)
     os.makedirs(scratch, exist_ok=True)
     plan = os.path.join(scratch, "plan.json")
     with open(plan, "w") as handle:
-        json.dump(steps, handle)
+        json.dump({"steps": steps, "binds": list(binds)}, handle)
     proc = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable,
                            os.path.abspath(__file__), scratch], capture_output=True, text=True, timeout=timeout,
                           check=False)
@@ -72,7 +74,7 @@ def _mount(*args):
     subprocess.run(["mount"] + list(args), check=True, capture_output=True)
 
 
-def _build(scratch):
+def _build(scratch, binds):
     root = os.path.join(scratch, "root")
     for name in ("root", "etc-upper", "etc-work", "var-lib-upper", "var-lib-work"):
         os.makedirs(os.path.join(scratch, name), exist_ok=True)
@@ -95,6 +97,9 @@ def _build(scratch):
     _mount("-t", "proc", "proc", root + "/proc")
     _mount("--rbind", "/sys", root + "/sys")
     _mount("-t", "bpf", "bpf", root + "/sys/fs/bpf")  # a new instance: empty, gone with the namespace
+    for path in binds:
+        os.makedirs(root + path, exist_ok=True)
+        _mount("--rbind", path, root + path)
     return root
 
 
@@ -125,8 +130,9 @@ def _run_module(name, args):
 
 def _main(scratch):
     with open(os.path.join(scratch, "plan.json")) as handle:
-        steps = json.load(handle)
-    root = _build(scratch)
+        plan = json.load(handle)
+    steps = plan["steps"]
+    root = _build(scratch, plan["binds"])
     os.chroot(root)
     os.chdir("/")
     results = []

@@ -14,8 +14,8 @@ What grows with every chain change that rebuilds a plugin:
   and static-linked dispatchers ``linked/<key>.o``. Every entry can be made
   again from the sources (clang, the linker), so the cache is only a speed-up:
   entries whose object is a kept object are kept (a rerun finds them); the
-  others are trimmed, oldest first, to ``cache_budget_bytes``
-  (DEFAULT_CACHE_BUDGET_BYTES unless the caller says otherwise).
+  others are trimmed, oldest first, to ``cache_budget_bytes`` and
+  ``cache_budget_entries`` (by default 8 MiB and 32 entries, see below).
 
 Crash safety: prune only unlinks, one file at a time, and a compile entry's
 manifest goes before its object (toolchain writes the object first), so a
@@ -34,11 +34,14 @@ import os
 import re
 import time
 
-# The compile cache holds what the kept objects need plus this much of the
-# rest (newest first). A chain change that rebuilds one plugin adds some
-# 40-70 KiB (the plugin's two compiles, the dispatcher's source, compile and
-# link); 2 MiB keeps the last few dozen changes warm and bounds the rest.
-DEFAULT_CACHE_BUDGET_BYTES = 2 * 1024 * 1024
+# The compile cache holds what the kept objects need plus, of the rest, the
+# newest entries up to both limits: at most 32 entries (a compile, a linked
+# dispatcher or a generated source each count one) and at most 8 MiB. A chain
+# change that rebuilds one plugin leaves about 3 such entries (the plugin's two
+# old compiles once their generation is dropped, one linked dispatcher), so the
+# last ten or so changes stay warm; everything else can be built again.
+DEFAULT_CACHE_BUDGET_BYTES = 8 * 1024 * 1024
+DEFAULT_CACHE_BUDGET_ENTRIES = 32
 
 # An object without a manifest is a compile that is still being written (the
 # toolchain renames the object, then writes the manifest) or a prune that was
@@ -54,17 +57,21 @@ class PruneReport:
     objects_removed: sha256 of every stored object removed;
     cache_files_removed: how many cache files were removed;
     bytes_freed: their total size with the objects';
-    cache_bytes: size of the cache files left (kept and budgeted);
-    cache_budget_bytes: the budget applied to the entries no kept object needs."""
+    cache_bytes, cache_entries: size and entries of the cache left (kept and budgeted);
+    cache_budget_bytes, cache_budget_entries: the limits applied to the entries
+    no kept object needs."""
 
-    __slots__ = ("objects_removed", "cache_files_removed", "bytes_freed", "cache_bytes", "cache_budget_bytes")
+    __slots__ = ("objects_removed", "cache_files_removed", "bytes_freed", "cache_bytes", "cache_entries",
+                 "cache_budget_bytes", "cache_budget_entries")
 
-    def __init__(self, cache_budget_bytes):
+    def __init__(self, cache_budget_bytes, cache_budget_entries):
         self.objects_removed = []
         self.cache_files_removed = 0
         self.bytes_freed = 0
         self.cache_bytes = 0
+        self.cache_entries = 0
         self.cache_budget_bytes = cache_budget_bytes
+        self.cache_budget_entries = cache_budget_entries
 
     def as_dict(self):
         return dict((name, getattr(self, name)) for name in self.__slots__)
@@ -195,24 +202,27 @@ def _file_entries(directory, depth):
     return entries
 
 
-def _trim_cache(cache_dir, keep, budget, report):
+def _trim_cache(cache_dir, keep, budget_bytes, budget_entries, report):
     now = time.time()
     entries = (_compile_entries(cache_dir, keep, now) + _file_entries(os.path.join(cache_dir, "linked"), 1) +
                _file_entries(os.path.join(cache_dir, "src"), 2))
-    used = 0
+    orphans = [e for e in entries if e.mtime is None]
+    entries = [e for e in entries if e.mtime is not None]
+    used_bytes = used_entries = 0
     full = False
     # Newest first: what the last changes built stays warm; from the first entry
     # that does not fit on, everything older goes.
-    orphans = [e for e in entries if e.mtime is None]
-    entries = [e for e in entries if e.mtime is not None]
     for entry in sorted(entries, key=lambda e: e.mtime, reverse=True) + orphans:
         if entry.mtime is None:
             full = True
-        elif not entry.kept and not full and used + entry.size > budget:
+        elif not entry.kept and (used_bytes + entry.size > budget_bytes or used_entries + 1 > budget_entries):
             full = True
         if entry.kept or not full:
-            used += 0 if entry.kept else entry.size
+            if not entry.kept:
+                used_bytes += entry.size
+                used_entries += 1
             report.cache_bytes += entry.size
+            report.cache_entries += 1
             continue
         for path in entry.files:
             if _unlink(path, report):
@@ -223,19 +233,20 @@ def _trim_cache(cache_dir, keep, budget, report):
             _rmdir_if_empty(os.path.join(top, name))
 
 
-def prune(layout, keep_objects, cache_budget_bytes=None, cache_dir=None):
+def prune(layout, keep_objects, cache_budget_bytes=None, cache_budget_entries=None, cache_dir=None):
     """Remove stored objects not in keep_objects and trim the compile cache.
 
     layout: state.Layout (objects_dir, cache_dir); keep_objects: sha256 of every
-    object still needed; cache_budget_bytes: bytes of cache entries no kept
-    object needs (None: DEFAULT_CACHE_BUDGET_BYTES); cache_dir: the toolchain's
-    cache when it is not layout.cache_dir. The caller holds the state lock.
-    Returns a PruneReport."""
-    budget = DEFAULT_CACHE_BUDGET_BYTES if cache_budget_bytes is None else int(cache_budget_bytes)
-    if budget < 0:
-        raise ValueError("cache_budget_bytes must be >= 0, got %d" % budget)
+    object still needed (referenced_objects(registry)); cache_budget_bytes and
+    cache_budget_entries: limits of the cache entries no kept object needs (None:
+    the defaults above); cache_dir: the cache to trim when it is not
+    layout.cache_dir. The caller holds the state lock. Returns a PruneReport."""
+    budget_bytes = DEFAULT_CACHE_BUDGET_BYTES if cache_budget_bytes is None else int(cache_budget_bytes)
+    budget_entries = DEFAULT_CACHE_BUDGET_ENTRIES if cache_budget_entries is None else int(cache_budget_entries)
+    if budget_bytes < 0 or budget_entries < 0:
+        raise ValueError("cache budgets must be >= 0, got %d bytes and %d entries" % (budget_bytes, budget_entries))
     keep = set(keep_objects)
-    report = PruneReport(budget)
+    report = PruneReport(budget_bytes, budget_entries)
     _prune_store(layout.objects_dir, keep, report)
-    _trim_cache(cache_dir or layout.cache_dir, keep, budget, report)
+    _trim_cache(cache_dir or layout.cache_dir, keep, budget_bytes, budget_entries, report)
     return report

@@ -18,7 +18,7 @@ if BUILD not in sys.path:
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import prune as prune_mod  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils.prune import (  # noqa: E402
-    DEFAULT_CACHE_BUDGET_BYTES, ORPHAN_AGE_SECONDS, prune, referenced_objects)
+    DEFAULT_CACHE_BUDGET_BYTES, DEFAULT_CACHE_BUDGET_ENTRIES, ORPHAN_AGE_SECONDS, prune, referenced_objects)
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import Layout  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain  # noqa: E402
 
@@ -137,10 +137,25 @@ def test_budget_trims_the_oldest_entries_first(host):
     assert len(recipes) == 3
 
 
-def test_default_budget_applies_and_is_documented():
-    assert DEFAULT_CACHE_BUDGET_BYTES > 0
-    assert str(DEFAULT_CACHE_BUDGET_BYTES // (1024 * 1024)) + " MiB" in prune_mod.__doc__ + \
-        open(prune_mod.__file__).read()
+def test_entry_budget_keeps_the_newest_entries(host):
+    layout, toolchain = host
+    results = compile_n(toolchain, 6)
+    for path in files_under(os.path.join(layout.cache_dir, "src")):
+        os.utime(path, (1, 1))
+    report = prune(layout, set([results[0].sha256]), cache_budget_entries=2)
+    left = files_under(layout.cache_dir)
+    # The kept (oldest) one, and the two newest of the rest.
+    assert [r.object_path in left for r in results] == [True, False, False, False, True, True]
+    assert report.cache_entries == 3
+
+
+def test_defaults_are_documented_and_bound_the_cache(host):
+    layout, toolchain = host
+    assert "8 MiB" in prune_mod.__doc__ and "32 entries" in prune_mod.__doc__
+    assert (DEFAULT_CACHE_BUDGET_BYTES, DEFAULT_CACHE_BUDGET_ENTRIES) == (8 * 1024 * 1024, 32)
+    compile_n(toolchain, 20)  # 40 entries: 20 compiles, 20 sources
+    report = prune(layout, set())
+    assert report.cache_entries == DEFAULT_CACHE_BUDGET_ENTRIES
 
 
 def test_a_killed_prune_leaves_a_cache_the_toolchain_reads_and_the_next_prune_finishes(host, monkeypatch):
@@ -209,3 +224,5 @@ def test_a_negative_budget_is_refused(host):
     layout, _tc = host
     with pytest.raises(ValueError):
         prune(layout, set(), cache_budget_bytes=-1)
+    with pytest.raises(ValueError):
+        prune(layout, set(), cache_budget_entries=-1)

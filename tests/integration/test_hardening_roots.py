@@ -279,3 +279,15 @@ def test_an_install_without_markers_is_adopted_without_outage(tmp_path):
         res = host.run("dispatcher", _fail=True, **w.main(state_dir=w.path("typo")))
         assert "not a pair" in res["msg"]
         w.traffic_still_flows()
+
+
+@pytest.mark.xfail(strict=True, reason="state.Layout.ensure_state_dir still chmods an existing state_dir to 0700 "
+                                       "(the engine's, not roots.py's); remove this mark when it sets modes only on "
+                                       "directories it creates")
+def test_an_existing_state_dir_keeps_its_mode(tmp_path):
+    """Modes are set only on directories the collection created: an existing,
+    empty state_dir (here 0750, made by the operator) keeps its mode."""
+    with fresh_host(tmp_path) as host:
+        os.mkdir(host.state_dir, 0o750)
+        host.plugin("counter", "counter.c")
+        assert oct(stat.S_IMODE(os.stat(host.state_dir).st_mode)) == oct(0o750)

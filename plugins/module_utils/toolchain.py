@@ -6,7 +6,7 @@
 Every compile runs clang with an argv list (never a shell)::
 
     clang -target bpf -g -O2 -mcpu=v3 -fno-crash-diagnostics -I<arch include dir> -I<include_dirs...>
-          -I<collection bpf/include> -D<k>=<v>... <cflags, allow-listed> -c <src> -o <out>
+          -I<cache_dir>/include/<sha> -D<k>=<v>... <cflags, allow-listed> -c <src> -o <out>
 
 ``-mcpu=v3``: the BPF ISA v3 adds 32-bit jumps and ALU32 subregisters. Every
 kernel >= 5.1 accepts it (Debian 12's 6.1, current kernels), the code is smaller
@@ -66,11 +66,74 @@ _NO_CRASH_POINT = "compile_cache"
 COMPILE_TIMEOUT = 120.0
 PROBE_TIMEOUT = 30.0
 
-# The collection's own plugin headers, relative to this file in the collection
-# tree. Absent when this file runs from an AnsiballZ zip: callers then pass
-# include_dirs explicitly.
+# The collection's own plugin headers in the collection tree (absent in an
+# AnsiballZ zip): the source of SHIPPED_HEADERS below, which compiles use.
 COLLECTION_INCLUDE = os.path.realpath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bpf", "include"))
+
+# Headers every compile can include wherever the modules run (an AnsiballZ zip
+# carries no bpf/include): shipped in this file, written on first use to
+# <cache_dir>/include/<sha256 of them all>/, which comes first after the
+# caller's include dirs. ebpf_datapath.h is bpf/include/ebpf_datapath.h (a unit
+# test keeps them equal). gnu/stubs-32.h: with -target bpf, glibc's
+# <gnu/stubs.h> (reached from <linux/if.h> through <sys/socket.h>) asks for the
+# 32-bit stubs, which Debian ships only in libc6-dev-i386; they only list libc
+# functions that are not implemented, nothing a BPF program calls.
+SHIPPED_HEADERS = {
+    "ebpf_datapath.h": (
+        "/* SPDX-License-Identifier: GPL-3.0-or-later */\n"
+        "/* Copyright (c) 2026, ebpf.datapath contributors */\n"
+        "/*\n"
+        " * Optional header for ebpf.datapath plugins.\n"
+        " *\n"
+        " * A plugin needs only the kernel's and libbpf's headers: a hook function is an\n"
+        " * ordinary global function,\n"
+        " *\n"
+        " *     int my_pre(struct __sk_buff *ctx);                (pre,  tc)\n"
+        " *     int my_pre(struct xdp_md *ctx);                   (pre,  xdp)\n"
+        " *     int my_post(struct __sk_buff *ctx, int verdict);  (post, tc)\n"
+        " *     int my_post(struct xdp_md *ctx, int verdict);     (post, xdp)\n"
+        " *\n"
+        " * that returns DP_CONTINUE (-1) to pass the packet on, or anything else to end\n"
+        " * the chain with that verdict. This header only gives those values names and\n"
+        " * adds small readers for what the dispatcher passes along.\n"
+        " */\n"
+        "#ifndef EBPF_DATAPATH_H\n"
+        "#define EBPF_DATAPATH_H\n"
+        "\n"
+        "#include <linux/bpf.h>\n"
+        "#include <bpf/bpf_helpers.h>\n"
+        "\n"
+        "/* -1 is TC_ACT_UNSPEC and TCX_NEXT too: \"not my decision\". */\n"
+        "#define DP_CONTINUE (-1)\n"
+        "\n"
+        "/* Keep a hook function a real, separately verified function in every mode. */\n"
+        "#define DP_HOOK __attribute__((noinline))\n"
+        "\n"
+        "/*\n"
+        " * At a Cilium custom-call slot, Cilium leaves `verdict << 24 | identity` in\n"
+        " * skb->cb[4] (CB_CUSTOM_CALLS). The dispatcher keeps that word there for the\n"
+        " * whole chain; at every other tc attach point it sets the word to 0 for the\n"
+        " * chain and puts the original back before it returns, so the readers below\n"
+        " * give identity 0 outside Cilium.\n"
+        " */\n"
+        "#define DP_CB_CILIUM_CUSTOM 4\n"
+        "\n"
+        "static __always_inline __u32 dp_remote_identity(const struct __sk_buff *ctx)\n"
+        "{\n"
+        "\treturn ctx->cb[DP_CB_CILIUM_CUSTOM] & 0xffffff;\n"
+        "}\n"
+        "\n"
+        "/* The verdict Cilium decided before it tail-called the slot (0 elsewhere). */\n"
+        "static __always_inline int dp_cilium_verdict(const struct __sk_buff *ctx)\n"
+        "{\n"
+        "\treturn (int)(ctx->cb[DP_CB_CILIUM_CUSTOM] >> 24);\n"
+        "}\n"
+        "\n"
+        "#endif /* EBPF_DATAPATH_H */\n"
+    ),
+    "gnu/stubs-32.h": "/* ebpf.datapath: glibc's 32-bit stubs list, empty for BPF programs (see toolchain.py). */\n",
+}
 
 _MACHINE_TRIPLETS = {
     "x86_64": "x86_64-linux-gnu",
@@ -310,6 +373,26 @@ def _clang_env():
     return dict((k, v) for k, v in os.environ.items() if not k.startswith(("CCC_", "CC_")))
 
 
+def shipped_include_dir(cache_dir):
+    """The directory holding SHIPPED_HEADERS under cache_dir, written when missing
+    or damaged; its name is the sha256 of the headers, so a changed header is a
+    new directory (and a new cache key)."""
+    material = json.dumps(sorted(SHIPPED_HEADERS.items()), separators=(",", ":")).encode("utf-8")
+    path = os.path.join(cache_dir, "include", _sha256_bytes(material))
+    for name, text in sorted(SHIPPED_HEADERS.items()):
+        target = os.path.join(path, name)
+        data = text.encode("utf-8")
+        try:
+            with open(target, "rb") as handle:
+                if handle.read() == data:
+                    continue
+        except (IOError, OSError):
+            pass
+        makedirs_private(os.path.dirname(target))
+        atomic_write(target, data, crash_at=_NO_CRASH_POINT)
+    return path
+
+
 def _unlink_quiet(path):
     try:
         os.unlink(path)
@@ -537,8 +620,7 @@ class Toolchain:
             args.append("-I" + arch)
         for inc in include_dirs:
             args.append("-I" + os.path.abspath(inc))
-        if os.path.isdir(COLLECTION_INCLUDE):
-            args.append("-I" + COLLECTION_INCLUDE)
+        args.append("-I" + shipped_include_dir(self.cache_dir))
         args.extend(_define_args(defines))
         args.extend(check_cflags(cflags))
         return args

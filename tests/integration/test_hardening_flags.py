@@ -175,3 +175,20 @@ def test_allowed_flags_still_build_a_plugin(world):
     assert lab.evidence() == evidence
     assert tree(os.path.join(host.bpffs_root, "plugins", "twin")) is None
     world.traffic_still_flows()
+
+
+def test_a_plugin_with_linux_if_h_and_the_collection_header_installs(world):
+    """<linux/if.h> (glibc's headers under -target bpf) and <ebpf_datapath.h>
+    with no include_dirs: the module builds and installs the plugin (issue 13)."""
+    host, lab = world.host, world.flags
+    src = os.path.join(lab.tmp, "ifname.c")
+    with open(src, "w") as handle:
+        handle.write('#include <linux/if.h>\n#include <ebpf_datapath.h>\n'
+                     'SEC("tc") int ifname_len(struct __sk_buff *skb)\n'
+                     '{ return IFNAMSIZ == 16 ? DP_CONTINUE : 2; }\n'
+                     'char LICENSE[] SEC("license") = "GPL";\n')
+    os.chmod(src, 0o600)
+    res = host.run("datapath_plugin", name="ifname", src=src)
+    assert res["changed"] and res["plugin"]["functions"] == ["ifname_len"], res
+    host.run("datapath_plugin", name="ifname", state="absent")
+    world.traffic_still_flows()

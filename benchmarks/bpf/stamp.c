@@ -26,6 +26,18 @@
 #define STAMP_SLOTS 7
 #define STAMP_OFFSET (sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr) + 8)
 
+#ifdef STAMP_COUNT
+/* The soak (benchmarks/soak.py) builds with -DSTAMP_COUNT: a pinned map per
+ * plugin, so every dispatcher program of the run can be told apart from the
+ * machine's others by the maps it uses. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} stamped SEC(".maps");
+#endif
+
 __attribute__((noinline)) int stamp(struct __sk_buff *ctx)
 {
 	void *data = (void *)(long)ctx->data;
@@ -37,6 +49,11 @@ __attribute__((noinline)) int stamp(struct __sk_buff *ctx)
 	__u8 *slot;
 	__u8 n;
 
+#ifdef STAMP_REV
+	/* A rebuild (soak): other code, the same behaviour; no packet is that long. */
+	if (ctx->len == 100000 + STAMP_REV)
+		return -1;
+#endif
 	if ((void *)(area + 1 + STAMP_SLOTS) > end)
 		return -1;
 	if (eth->h_proto != __builtin_bswap16(ETH_P_IP) || ip->ihl != 5 || ip->protocol != IPPROTO_UDP ||
@@ -55,6 +72,15 @@ __attribute__((noinline)) int stamp(struct __sk_buff *ctx)
 		return -1;
 	*slot = STAMP_ID;
 	area[0] = n + 1;
+#ifdef STAMP_COUNT
+	{
+		__u32 key = 0;
+		__u64 *v = bpf_map_lookup_elem(&stamped, &key);
+
+		if (v)
+			__sync_fetch_and_add(v, 1);
+	}
+#endif
 	return -1;
 }
 

@@ -54,7 +54,7 @@ def check_common(params):
     if timeout is None or not 0 < timeout <= LOCK_TIMEOUT_MAX:
         from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
         raise DatapathError("lock_timeout %r is out of range: give the seconds to wait for another run's lock, "
-                         "more than 0 and at most %d (one day)" % (timeout, int(LOCK_TIMEOUT_MAX)))
+                            "more than 0 and at most %d (one day)" % (timeout, int(LOCK_TIMEOUT_MAX)))
 
 
 def engine(module):

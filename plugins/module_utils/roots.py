@@ -203,9 +203,9 @@ def _not_a_directory(option, path):
     st = os.stat(path)
     if stat.S_ISDIR(st.st_mode):
         return None
-    what = _pin_kind(path) if option == "bpffs_root" else ("a regular file" if stat.S_ISREG(st.st_mode) else
-                                                             "not a directory")
-    return what
+    if option == "bpffs_root":
+        return _pin_kind(path)
+    return "a regular file" if stat.S_ISREG(st.st_mode) else "not a directory"
 
 
 # ---------------------------------------------------------------- one root

@@ -152,8 +152,8 @@ def test_any_roots_change_nothing_that_is_not_theirs(env, bpffs_kind, state_kind
     bpffs_root = env.bpffs_root(bpffs_kind, None)
     state_dir = env.state_dir(state_kind, system_state)
     theirs, others = env.theirs(), env.others()
-    given_roots = dict((p, tree(p)) for p in (bpffs_root, state_dir) if p not in ("/", "/etc", "/var/lib", "/tmp",
-                                                                                    "/sys/fs/bpf"))
+    system = ("/", "/etc", "/var/lib", "/tmp", "/sys/fs/bpf")
+    given_roots = dict((p, tree(p)) for p in (bpffs_root, state_dir) if p not in system)
     args = dict(name="mine", src=os.path.join(TESTDATA, "counter_twin.c"), bpffs_root=bpffs_root,
                 state_dir=state_dir)
     if "system" in (bpffs_kind, state_kind):

@@ -456,7 +456,7 @@ ALLOWED = [
 ]
 
 
-@pytest.mark.parametrize("flags", ALLOWED, ids=lambda f: " ".join(f))
+@pytest.mark.parametrize("flags", ALLOWED, ids=" ".join)
 def test_allowed_cflags_reach_clang_and_compile(project, flags):
     toolchain = Toolchain(project["cache"])
     res = toolchain.compile(project["src"], cflags=flags)

@@ -291,3 +291,22 @@ def test_an_existing_state_dir_keeps_its_mode(tmp_path):
         os.mkdir(host.state_dir, 0o750)
         host.plugin("counter", "counter.c")
         assert oct(stat.S_IMODE(os.stat(host.state_dir).st_mode)) == oct(0o750)
+
+
+@pytest.mark.parametrize("killed", ["after-both-markers", "between-the-markers"])
+def test_a_run_killed_during_its_claim_is_adopted(tmp_path, killed):
+    """The state a run killed right after claiming leaves (both markers, nothing
+    else), or killed between writing the two (state_dir's only): the next run
+    claims what is missing and converges, with one pair."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import roots
+    with fresh_host(tmp_path) as host:
+        w = World(host, tmp_path)
+        pair = roots.claim_roots(host.bpffs_root, host.state_dir)
+        if killed == "between-the-markers":
+            roots.remove_marker(host.bpffs_root, pair)
+        host.plugin("counter", "counter.c")
+        host.plugin("dropper", "dropper.c")
+        host.run("dispatcher", **w.main())
+        assert [n for n in os.listdir(host.bpffs_root) if n.startswith("pair-")] == ["pair-" + pair]
+        assert roots.inspect_state_dir(host.state_dir).pair == pair
+        w.traffic_still_flows()

@@ -16,6 +16,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
 NM = "not measured"
+# The plots benchmarks/plots.py draws: (title, file name after "<mode>-").
+PLOTS = (("Packet path: ns against the number of plugins", "packet-path"),
+         ("Traffic through a veth, round by round", "traffic"),
+         ("Swaps under load: packets per chain version, time per change", "swaps"))
 
 
 def ns(value, digits=1):
@@ -482,7 +486,49 @@ INLINE_MODE = [
 ]
 
 
-def render(d, source, plots, plot_dir="benchmarks/results"):
+def render_soak(soak, lines):
+    """The soak (benchmarks/soak.py), from its own results file when there is one."""
+    if not soak:
+        return
+    ops = soak["operations"]
+    lines += [
+        "## Soak: %d chain changes" % soak["changes"],
+        "",
+        "benchmarks/soak.py (%s): one dispatcher at tc ingress of a veth pair (%s, %d generations kept) and a "
+        "pool of stamp plugins, changed %d times as a module would change it (a fresh converge.Engine per "
+        "change): %s. UDP with sequence numbers at %d packets/s flows the whole time; every plugin stamps "
+        "its id into the payload, so the receiver knows which chain processed each packet." % (
+            soak["date"], soak["backend"], soak["keep_generations"], soak["changes"],
+            ", ".join("%d %s" % (ops[k], k) for k in sorted(ops)), soak["rate_pps"]),
+        "",
+        "Sent %d in %.0f s: **lost %d, duplicated %d, processed twice %d, half-built %d** (a packet whose "
+        "stamps are no chain that was ever applied); %d distinct chains ran." % (
+            soak["sent"], soak["seconds"], soak["lost"], soak["duplicated"], soak["processed_twice"],
+            soak["half_built"], soak["chains_applied"]),
+        "",
+        "What the run holds, every %d changes: its programs (those using one of its pinned maps), maps "
+        "(pinned by it or used by its programs), links (running its programs), pins under its bpffs root, and "
+        "its state_dir (registry, object store, compile cache); the machine's totals (shared machine: other "
+        "work comes and goes) last." % soak["census_every"],
+        "",
+        "| changes | programs | maps | links | pins | state_dir bytes | state_dir files | machine progs / maps / links |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in soak["census"]:
+        lines.append("| %d | %d | %d | %d | %d | %d | %d | %d / %d / %d |" % (
+            c["changes"], c["programs"], c["maps"], c["links"], c["pins"], c["state_bytes"], c["state_files"],
+            c["machine_programs"], c["machine_maps"], c["machine_links"]))
+    flat = soak.get("flat", {})
+    lines += [
+        "",
+        "From 100 changes on (the kept generations full), largest over smallest: %s." % "; ".join(
+            "%s %d / %d (%s)" % (k, v["max"], v["min"], "flat" if v["flat"] else "**grows**")
+            for k, v in sorted(flat.items())),
+        "",
+    ]
+
+
+def render(d, source, plots, plot_dir="benchmarks/results", soak=None):
     m = d["machine"]
     rows, misses = goals(d)
     lines = [
@@ -520,6 +566,7 @@ def render(d, source, plots, plot_dir="benchmarks/results"):
     render_vm(d, lines)
     render_traffic(d, lines)
     render_swap(d, lines)
+    render_soak(soak, lines)
     render_control(d, lines)
     solver = d["details"]["solver"]
     lines += [
@@ -552,16 +599,27 @@ def main(argv=None):
     parser.add_argument("results", nargs="?", default=os.path.join(HERE, "results", "quick.json"))
     parser.add_argument("--out", default=os.path.join(ROOT, "BENCHMARKS.md"))
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    parser.add_argument("--keep-plots", action="store_true",
+                        help="do not draw the plots again; link the ones already next to the results")
+    parser.add_argument("--soak", default=os.path.join(HERE, "results", "soak.json"),
+                        help="results of benchmarks/soak.py, shown when the file exists")
     args = parser.parse_args(argv)
     with open(args.results) as handle:
         data = json.load(handle)
+    soak = None
+    if os.path.exists(args.soak):
+        with open(args.soak) as handle:
+            soak = json.load(handle)
     plots = []
-    if not args.no_plots:
-        import plots as plots_mod  # matplotlib, from requirements-dev.txt
-        plots = plots_mod.write_all(data, os.path.dirname(os.path.abspath(args.results)))
     results_dir = os.path.dirname(os.path.abspath(args.results))
+    if args.keep_plots:
+        plots = [(title, "%s-%s.png" % (data["mode"], name)) for title, name in PLOTS
+                 if os.path.exists(os.path.join(results_dir, "%s-%s.png" % (data["mode"], name)))]
+    elif not args.no_plots:
+        import plots as plots_mod  # matplotlib, from requirements-dev.txt
+        plots = plots_mod.write_all(data, results_dir)
     plot_dir = os.path.relpath(results_dir, os.path.dirname(os.path.abspath(args.out)))
-    text = render(data, os.path.relpath(os.path.abspath(args.results), ROOT), plots, plot_dir)
+    text = render(data, os.path.relpath(os.path.abspath(args.results), ROOT), plots, plot_dir, soak)
     tmp = args.out + ".tmp"
     with open(tmp, "w") as handle:
         handle.write(text)

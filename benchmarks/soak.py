@@ -5,6 +5,9 @@ accumulates over them.
 
     benchmarks/soak.py [--changes 1000] [--rate 2000] [--out benchmarks/results/soak.json]   (root)
 
+It writes the results JSON and the soak section of BENCHMARKS.md (benchmarks/report.py,
+from the last full run's results and this one).
+
 One dispatcher at tc ingress of a veth pair (tcx unless --backend clsact), keeping
 3 generations, and a pool of plugins built from benchmarks/bpf/stamp.c (each its
 own stamp id, -DSTAMP_COUNT for a pinned map of its own). Every change is applied
@@ -305,6 +308,8 @@ def main():
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--every", type=int, default=100, help="changes between two censuses")
     parser.add_argument("--out", default=os.path.join(RESULTS, "soak.json"))
+    parser.add_argument("--no-report", action="store_true",
+                        help="leave BENCHMARKS.md alone (by default its soak section is written again)")
     opts = parser.parse_args()
     if os.geteuid() != 0:
         sys.stderr.write("soak: needs root (BPF, netns)\n")
@@ -318,6 +323,10 @@ def main():
         "flat: %s" % (out["changes"], ", ".join("%d %s" % (v, k) for k, v in sorted(out["operations"].items())),
                       out["seconds"], out["sent"], out["lost"], out["duplicated"], out["processed_twice"],
                       out["half_built"], ", ".join("%s %s" % (k, v["flat"]) for k, v in sorted(out["flat"].items()))))
+    full = os.path.join(RESULTS, "full.json")
+    if not opts.no_report and os.path.exists(full):
+        import report  # BENCHMARKS.md from the last full run, with this soak's section
+        report.main([full, "--keep-plots", "--soak", opts.out])
     bad = out["lost"] + out["duplicated"] + out["processed_twice"] + out["half_built"]
     return 1 if bad or not all(v["flat"] for v in out["flat"].values()) else 0
 

@@ -9,7 +9,8 @@ plugins), laid out as AnsiballZ lays out a module run.
 The zip is deterministic (sorted entries, fixed timestamps and modes), so an
 unchanged collection gives a byte-identical file and the copy to the hosts
 reports no change. The hosts run it with PYTHONPATH=OUTPUT.zip and
-``python3 -m ansible_collections.ebpf.datapath.plugins.modules.datapath_restore``.
+``python3 -m ansible_collections.ebpf.datapath.plugins.modules.datapath_restore``,
+after ``python3 -m datapath_boot_wait`` (boot_wait.py, next to this file).
 """
 
 import os
@@ -23,6 +24,7 @@ STAMP = (1980, 1, 1, 0, 0, 0)
 # Package markers only: the real ansible/__init__.py imports controller code.
 NAMESPACE_INIT = b"from pkgutil import extend_path\n__path__ = extend_path(__path__, __name__)\n"
 COLLECTION = "ansible_collections/ebpf/datapath"
+WAIT_MODULE = "datapath_boot_wait"
 
 
 def python_files(top, arc_top):
@@ -41,6 +43,8 @@ def entries(collection_root):
                               COLLECTION + "/plugins/module_utils"))
     restore = os.path.join(collection_root, "plugins", "modules", "datapath_restore.py")
     files[COLLECTION + "/plugins/modules/datapath_restore.py"] = restore
+    # The unit's ExecStartPre: python3 -m datapath_boot_wait (waits for the interfaces).
+    files[WAIT_MODULE + ".py"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "boot_wait.py")
     data = dict((name, None) for name in (
         "ansible/__init__.py",
         "ansible_collections/__init__.py",

@@ -6,7 +6,8 @@ a separate Python process reading its arguments from a JSON file, with
 
 This is faster than ansible-playbook (no controller, no connection plugin) and
 runs exactly the module's code, so the integration tests use it for the big
-matrix; tests/integration/test_playbooks.py runs real playbooks as well.
+matrix; real playbooks run in test_cilium.py (the bytecount role),
+test_hardening_inputs.py, test_rollout.py and the molecule scenarios.
 """
 
 import json

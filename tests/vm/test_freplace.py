@@ -12,7 +12,6 @@ host tier.
 """
 
 import os
-import sys
 import time
 
 import pytest
@@ -23,8 +22,7 @@ from ansible_collections.ebpf.datapath.plugins.module_utils.maps import read_pin
 
 import freplace_cases as cases
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
-from test_datapath import DROP_PORT, OPEN_PORT, place, udp_burst  # noqa: E402
+from modhost import DROP_PORT, OPEN_PORT, place, udp_burst
 
 PLACES = [pytest.param("tc_ingress", "b", id="clsact-ingress"), pytest.param("tc_egress", "a", id="clsact-egress"),
           pytest.param("xdp", "b", id="xdp")]

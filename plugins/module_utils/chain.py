@@ -34,9 +34,9 @@ from collections import namedtuple
 
 from ansible.module_utils.six.moves.collections_abc import Mapping
 
+from ansible_collections.ebpf.datapath.plugins.module_utils.defaults import DEFAULT_PRIORITY  # noqa: F401 (one home)
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 
-DEFAULT_PRIORITY = 50
 HOOKS = ("pre", "post")
 
 # keys of a constraint in either form (ours: anchor, Cilium's: order)

@@ -15,6 +15,7 @@ import errno
 import hashlib
 import os
 import tempfile
+import time
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.faults import crash_point
 
@@ -69,3 +70,23 @@ def sha256_file(path):
         for block in iter(lambda: handle.read(1 << 16), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def remove_temp_files(directory, min_age=0.0):
+    """Remove the ``.tmp-*`` files a killed writer left in directory (those at
+    least min_age seconds old); a missing directory has none."""
+    now = time.time()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not name.startswith(".tmp-"):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            if min_age and now - os.lstat(path).st_mtime < min_age:
+                continue
+            os.unlink(path)
+        except OSError:
+            pass  # gone already

@@ -55,6 +55,10 @@ BPF_MAP_TYPE_PERCPU_ARRAY = 6
 BPF_MAP_TYPE_LRU_HASH = 9
 BPF_MAP_TYPE_LRU_PERCPU_HASH = 10
 BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE = 21
+BPF_MAP_TYPE_ARRAY_OF_MAPS = 12
+BPF_MAP_TYPE_HASH_OF_MAPS = 13
+BPF_MAP_TYPE_PERF_EVENT_ARRAY = 4
+BPF_MAP_TYPE_RINGBUF = 27
 PERCPU_MAP_TYPES = frozenset((
     BPF_MAP_TYPE_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_ARRAY,
     BPF_MAP_TYPE_LRU_PERCPU_HASH, BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE,
@@ -273,7 +277,6 @@ _SIGNATURES = [
     ('bpf_map__pin', c_int, [c_void_p, c_char_p]),
     ('bpf_map__unpin', c_int, [c_void_p, c_char_p]),
     # links
-    ('bpf_link__open', c_void_p, [c_char_p]),
     ('bpf_link__fd', c_int, [c_void_p]),
     ('bpf_link__pin', c_int, [c_void_p, c_char_p]),
     ('bpf_link__unpin', c_int, [c_void_p]),
@@ -864,11 +867,6 @@ class Link:
         self._ptr = ptr
         self._fd = fd
         self._pin_path = None
-
-    @classmethod
-    def open_pinned(cls, path):
-        link = cls(ptr=_call_ptr('bpf_link__open', _L().bpf_link__open, _b(path), target=path))
-        return link
 
     @property
     def fd(self):

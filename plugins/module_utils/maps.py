@@ -20,10 +20,12 @@ from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
 
 _INT_FORMATS = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
 
-# Per-CPU map types of linux/bpf.h: PERCPU_HASH, PERCPU_ARRAY, LRU_PERCPU_HASH, PERCPU_CGROUP_STORAGE.
-PERCPU_TYPES = (5, 6, 10, 21)
+# Per-CPU map types: their values are one per CPU, summed for a reader.
+PERCPU_TYPES = (libbpf.BPF_MAP_TYPE_PERCPU_HASH, libbpf.BPF_MAP_TYPE_PERCPU_ARRAY,
+                libbpf.BPF_MAP_TYPE_LRU_PERCPU_HASH, libbpf.BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE)
 # Map types whose values are not data (prog arrays, maps of maps, ring buffers...).
-_OPAQUE_TYPES = (3, 4, 12, 13, 27)
+_OPAQUE_TYPES = (libbpf.BPF_MAP_TYPE_PROG_ARRAY, libbpf.BPF_MAP_TYPE_PERF_EVENT_ARRAY,
+                 libbpf.BPF_MAP_TYPE_ARRAY_OF_MAPS, libbpf.BPF_MAP_TYPE_HASH_OF_MAPS, libbpf.BPF_MAP_TYPE_RINGBUF)
 
 
 def decode(raw):

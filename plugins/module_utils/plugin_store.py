@@ -21,11 +21,9 @@ import stat
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import plugin_symbol
+from ansible_collections.ebpf.datapath.plugins.module_utils.schema import Plugin
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import (
     atomic_write, remove_bpffs_tree, remove_empty_dirs, sha256_file)
-
-# Context types a hook function may take, per program kind.
-CTX_TYPES = {"tc": "struct __sk_buff *", "cilium": "struct __sk_buff *", "xdp": "struct xdp_md *"}
 
 # Global variables the static linker merges by design and we must not rename.
 _KEEP_SECTIONS = ("license", "version")
@@ -126,18 +124,18 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
         # the plugins of a dispatcher, which the build checks.
         link_symbols = dict((fn, fn) for fn in info["functions"])
         link_maps = dict((m, m) for m in info["maps"])
-    return {
-        "name": name,
-        "source": source,
-        "cflags": list(cflags),
-        "include_dirs": list(include_dirs),
-        "plain_sha256": plain_sha,
-        "link_sha256": link_sha,
-        "functions": info["functions"],
-        "maps": info["maps"],
-        "link_symbols": link_symbols,
-        "link_maps": link_maps,
-    }
+    return Plugin(
+        name=name,
+        source=source,
+        cflags=list(cflags),
+        include_dirs=list(include_dirs),
+        plain_sha256=plain_sha,
+        link_sha256=link_sha,
+        functions=info["functions"],
+        maps=info["maps"],
+        link_symbols=link_symbols,
+        link_maps=link_maps,
+    )
 
 
 def _compile(toolchain, src, cflags, include_dirs, defines):
@@ -146,21 +144,6 @@ def _compile(toolchain, src, cflags, include_dirs, defines):
         return toolchain.compile(src, cflags=list(cflags), include_dirs=list(include_dirs), defines=defines)
     except CompileError as exc:
         raise PluginError("clang could not compile %s:\n%s" % (src, exc.diagnostics), log=exc.diagnostics)
-
-
-def check_hook_signature(record, function, hook, kind):
-    """Refuse a function whose parameters do not fit the hook it is bound to."""
-    func = record["functions"].get(function)
-    if func is None:
-        raise PluginError("plugin '%s' has no global function '%s' (it has: %s)"
-                          % (record["name"], function, ", ".join(sorted(record["functions"])) or "none"))
-    want = [CTX_TYPES[kind]] + (["int"] if hook == "post" else [])
-    have = [t.replace("const ", "") for t in func["params"]]
-    if have != want or func.get("ret") not in ("int", "__s32", "s32"):
-        raise PluginError(
-            "function '%s' of plugin '%s' has signature %s (%s); a %s hook at this attach point needs "
-            "int %s(%s)" % (function, record["name"], func.get("ret"), ", ".join(func["params"]) or "void",
-                            hook, function, ", ".join(want)))
 
 
 def _stage(path, digest=None):
@@ -189,14 +172,14 @@ def store_objects(layout, record):
     """Put the record's objects into the content-addressed store (0600, atomic
     writes); returns the paths this call added."""
     added = []
-    for digest in sorted(set([record["plain_sha256"], record["link_sha256"]])):
+    for digest in record.objects:
         dest = layout.object_path(digest)
         if os.path.exists(dest):
             continue
         staged = _STAGED.get(digest)
         if staged is None:
             raise PluginError("object %s of plugin '%s' is missing from %s; install the plugin again"
-                              % (digest, record["name"], layout.objects_dir))
+                              % (digest, record.name, layout.objects_dir))
         atomic_write(dest, _read_exactly(staged, digest))
         added.append(dest)
     return added
@@ -209,24 +192,24 @@ def pin_maps(layout, record):
     On failure everything this call added is taken away again: pins,
     directories and stored objects."""
     added = store_objects(layout, record)
-    maps_dir = os.path.join(layout.plugin_dir(record["name"]), "maps")
+    maps_dir = os.path.join(layout.plugin_dir(record.name), "maps")
     before = set(os.listdir(maps_dir)) if os.path.isdir(maps_dir) else None
     try:
         layout.ensure_bpffs_dir(maps_dir)
-        obj = libbpf.BpfObject.open_file(layout.object_path(record["plain_sha256"]), name=record["name"])
+        obj = libbpf.BpfObject.open_file(layout.object_path(record.plain_sha256), name=record.name)
         try:
             for prog in obj.programs():
                 prog.set_autoload(False)  # only the maps are wanted here
             for bpf_map in obj.maps():
                 if not bpf_map.is_internal:
-                    bpf_map.set_pin_path(layout.plugin_map_pin(record["name"], bpf_map.name))
+                    bpf_map.set_pin_path(layout.plugin_map_pin(record.name, bpf_map.name))
             try:
                 obj.load()
             except libbpf.BpfError as exc:
                 raise PluginError(
                     "the maps of plugin '%s' cannot be created or reused: %s. If a map's definition "
                     "changed, remove the plugin (state: absent, force: true) to drop its old maps"
-                    % (record["name"], exc), log=exc.log or "")
+                    % (record.name, exc), log=exc.log or "")
         finally:
             obj.close()
     except BaseException:
@@ -246,7 +229,7 @@ def _undo_pin(layout, maps_dir, before, added):
 
 
 def maps_pinned(layout, record):
-    return all(os.path.exists(layout.plugin_map_pin(record["name"], m)) for m in record["maps"])
+    return all(os.path.exists(layout.plugin_map_pin(record.name, m)) for m in record.maps)
 
 
 def remove(layout, name):

@@ -21,21 +21,20 @@ __metaclass__ = type
 
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import stat
 import time
 
+from ansible_collections.ebpf.datapath.plugins.module_utils.defaults import (  # noqa: F401 (one home)
+    DEFAULT_BPFFS_ROOT, DEFAULT_KEEP_GENERATIONS, DEFAULT_STATE_DIR)
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.files import (  # noqa: F401 (re-exported)
-    atomic_write, makedirs_private, sha256_file)
+    atomic_write, makedirs_private, remove_temp_files, sha256_file)
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import safe_join
+from ansible_collections.ebpf.datapath.plugins.module_utils.schema import (
+    RegistryData, registry_from_json, registry_to_json)
 
-REGISTRY_VERSION = 1
-DEFAULT_BPFFS_ROOT = "/sys/fs/bpf/ebpf-datapath"
-DEFAULT_STATE_DIR = "/var/lib/ebpf-datapath"
-DEFAULT_KEEP_GENERATIONS = 3
 
 
 class StateError(DatapathError):
@@ -44,12 +43,6 @@ class StateError(DatapathError):
 
 class LockTimeout(StateError):
     pass
-
-
-def fingerprint(data):
-    """A stable hash of a JSON-serialisable recipe (sorted keys, no whitespace)."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class Layout:
@@ -196,72 +189,51 @@ def _read_small(fd):
 
 
 class Registry:
-    """The recorded recipe of a host: plugins, dispatchers with their hooks and
-    generations. Load it under the lock, change the dict, save it."""
+    """The recorded recipe of a host (a schema.RegistryData: plugins and
+    dispatchers as typed records). Load it under the lock, change the
+    records, save it."""
 
-    def __init__(self, layout):
+    def __init__(self, layout, data=None):
         self.layout = layout
-        self.data = {"version": REGISTRY_VERSION, "plugins": {}, "dispatchers": {}}
+        self.data = data if data is not None else RegistryData()
 
     @classmethod
     def load(cls, layout):
-        registry = cls(layout)
         path = layout.registry_path
-        if os.path.lexists(path):
-            st = os.lstat(path)
-            if not stat.S_ISREG(st.st_mode):
-                raise StateError("%s is not a regular file; remove it and rerun" % path)
-            with open(path, "rb") as handle:
-                try:
-                    data = json.loads(handle.read().decode("utf-8"))
-                except ValueError as exc:
-                    raise StateError("%s is not valid JSON (%s); move it away and rerun to rebuild"
-                                     % (path, exc))
-            if data.get("version") != REGISTRY_VERSION:
-                raise StateError("%s has registry version %r, this collection reads %d"
-                                 % (path, data.get("version"), REGISTRY_VERSION))
-            data.setdefault("plugins", {})
-            data.setdefault("dispatchers", {})
-            registry.data = data
-        return registry
+        if not os.path.lexists(path):
+            return cls(layout)
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise StateError("%s is not a regular file; remove it and rerun" % path)
+        with open(path, "rb") as handle:
+            try:
+                data = json.loads(handle.read().decode("utf-8"))
+            except ValueError as exc:
+                raise StateError("%s is not valid JSON (%s); move it away and rerun to rebuild" % (path, exc))
+        return cls(layout, registry_from_json(data, path))
 
     def save(self, crash_at="while_saving"):
         self.layout.ensure_state_dir()
-        text = json.dumps(self.data, sort_keys=True, indent=2) + "\n"
+        text = json.dumps(registry_to_json(self.data), sort_keys=True, indent=2) + "\n"
         atomic_write(self.layout.registry_path, text.encode("utf-8"), crash_at=crash_at)
 
     @property
     def plugins(self):
-        return self.data["plugins"]
+        return self.data.plugins
 
     @property
     def dispatchers(self):
-        return self.data["dispatchers"]
+        return self.data.dispatchers
 
     def hooks_using_plugin(self, plugin):
-        """(dispatcher, hook entry) pairs that reference plugin, main included."""
-        found = []
-        for dname, disp in sorted(self.dispatchers.items()):
-            for hook in disp.get("hooks", []):
-                if hook["plugin"] == plugin:
-                    found.append((dname, hook))
-            main = disp.get("main")
-            if main and main.get("plugin") == plugin:
-                found.append((dname, dict(main, hook="main")))
-        return found
+        return self.data.hooks_using_plugin(plugin)
+
+    def dispatchers_using(self, plugin):
+        return self.data.dispatchers_using(plugin)
 
 
 def remove_stale_temp_files(layout):
     """Remove the temp files a run killed mid-write left (call under the lock:
     then no other run can be writing one)."""
     for directory in (layout.state_dir, layout.objects_dir):
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            continue
-        for entry in names:
-            if entry.startswith(".tmp-"):
-                try:
-                    os.unlink(os.path.join(directory, entry))
-                except OSError:
-                    pass  # gone already
+        remove_temp_files(directory)

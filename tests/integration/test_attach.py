@@ -23,7 +23,9 @@ from pyroute2 import IPRoute
 from pyroute2 import netns as pr_netns
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import attach as att
+from ansible_collections.ebpf.datapath.plugins.module_utils import attach_link
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils.schema import CiliumAttachment, ClsactAttachment
 
 # Keys of the `counts` map: one per test program, so a test can tell which ran.
 KEY_A, KEY_B, KEY_DROP, KEY_OTHER, KEY_FOREIGN = 0, 1, 2, 3, 4
@@ -261,7 +263,7 @@ def tcx_ids(netlab, direction):
 def xdp_prog_ids(netlab):
     with att.in_netns(netlab.ns_b):
         with IPRoute() as ipr:
-            return [pid for pid, _mode in att._xdp_attached(ipr, ipr.link_lookup(ifname="vb")[0])]
+            return [pid for pid, _mode in attach_link.xdp_attached(ipr, ipr.link_lookup(ifname="vb")[0])]
 
 
 def traffic_counts(netlab, progs, key, packets=20, direction="ingress"):
@@ -283,28 +285,28 @@ def test_tc_attach_swap_drop_detach(netlab, progs, bpffs_dir, backend, direction
     pin = os.path.join(bpffs_dir, "dispatchers", "d1", "link-1")
     record = att.attach(ap, progs.fd("tc_count_a"), pin)
     try:
-        assert record["backend"] == backend
-        assert record["prog_id"] == progs.id("tc_count_a")
-        assert record["ifindex"] == netlab.ifindex(netlab.ns_b, "vb")
+        assert record.backend == backend
+        assert record.prog_id == progs.id("tc_count_a")
+        assert record.ifindex == netlab.ifindex(netlab.ns_b, "vb")
         assert att.attached_prog_id(ap, record) == progs.id("tc_count_a")
         if backend == "tcx":
             assert os.path.exists(pin)
             assert tcx_ids(netlab, direction) == [progs.id("tc_count_a")]
         else:
-            assert record["created_qdisc"] is True and has_clsact(netlab)
+            assert record.created_qdisc is True and has_clsact(netlab)
             assert len(tc_filters(netlab, direction)) == 1
         assert traffic_counts(netlab, progs, KEY_A, direction=direction) >= 20
 
         swapped = att.swap(ap, record, progs.fd("tc_count_b"))
-        assert swapped["prog_id"] == progs.id("tc_count_b")
+        assert swapped.prog_id == progs.id("tc_count_b")
         assert att.attached_prog_id(ap, swapped) == progs.id("tc_count_b")
         if backend == "tcx":
-            assert swapped["link_id"] == record["link_id"]  # same link, new program
+            assert swapped.link_id == record.link_id  # same link, new program
             assert tcx_ids(netlab, direction) == [progs.id("tc_count_b")]
         else:
-            assert (swapped["priority"], swapped["handle"]) == (record["priority"], record["handle"])
+            assert (swapped.priority, swapped.handle) == (record.priority, record.handle)
             shown = tc_filters(netlab, direction)
-            assert len(shown) == 1 and "tc_count_b" in shown[0] and "id %d " % swapped["prog_id"] in shown[0]
+            assert len(shown) == 1 and "tc_count_b" in shown[0] and "id %d " % swapped.prog_id in shown[0]
         assert traffic_counts(netlab, progs, KEY_B, direction=direction) >= 20
         assert progs.count(KEY_A) == 0
 
@@ -332,7 +334,7 @@ def test_clsact_leaves_a_qdisc_it_did_not_create(netlab, progs):
     netlab.run(netlab.ns_b, "tc", "qdisc", "add", "dev", "vb", "clsact")
     ap = att.AttachPoint("tc_ingress", "vb", netns=netlab.ns_b, backend="clsact")
     record = att.attach(ap, progs.fd("tc_count_a"), "/nonexistent/unused")
-    assert record["created_qdisc"] is False
+    assert record.created_qdisc is False
     assert traffic_counts(netlab, progs, KEY_A) >= 20
     assert att.detach(ap, record) is True
     assert tc_filters(netlab, "ingress") == []
@@ -356,14 +358,14 @@ def test_clsact_priority_and_foreign_filter(netlab, progs, cleanup):
     assert str(progs.id("tc_other")) in str(err.value)
 
     record = att.attach(ap, progs.fd("tc_count_a"), "")
-    assert record["priority"] == 6 and record["created_qdisc"] is False
+    assert record.priority == 6 and record.created_qdisc is False
     # tc_other returns TC_ACT_UNSPEC: the packet goes on to ours.
     assert traffic_counts(netlab, progs, KEY_A) >= 20
     assert progs.count(KEY_OTHER) >= 20
 
     first = att.AttachPoint("tc_egress", "vb", netns=netlab.ns_b, backend="clsact")
     rec_first = att.attach(first, progs.fd("tc_count_b"), "", position={"anchor": "first"})
-    assert rec_first["priority"] == 1
+    assert rec_first.priority == 1
     att.detach(first, rec_first)
 
     # Someone replaces our filter with theirs: we notice and leave it alone.
@@ -432,9 +434,9 @@ def test_tcx_swap_refuses_a_drifted_link(netlab, progs, bpffs_dir):
     ap = att.AttachPoint("tc_egress", "vb", netns=netlab.ns_b, backend="auto")
     record = att.attach(ap, progs.fd("tc_count_a"), os.path.join(bpffs_dir, "link"))
     try:
-        assert record["backend"] == "tcx"  # auto on this 6.18 kernel
+        assert record.backend == "tcx"  # auto on this 6.18 kernel
         # Someone else updates our pinned link behind our back.
-        fd = libbpf.obj_get(record["link_pin"])
+        fd = libbpf.obj_get(record.link_pin)
         try:
             libbpf.link_update(fd, progs.fd("tc_count_b"))
         finally:
@@ -462,7 +464,7 @@ def test_link_gone_with_its_interface(netlab, progs, bpffs_dir):
             att.swap(ap, record, progs.fd("tc_count_b"))
     finally:
         assert att.detach(ap, record) is False  # nothing attached any more, pin dropped
-    assert not os.path.exists(record["link_pin"])
+    assert not os.path.exists(record.link_pin)
 
 
 def test_missing_interface_and_namespace(netlab, progs, bpffs_dir):
@@ -480,8 +482,8 @@ def test_missing_interface_and_namespace(netlab, progs, bpffs_dir):
         assert str(err.value) == "network namespace %s does not exist (ip netns list)" % ghost
     assert ghost not in pr_netns.listnetns()  # and looking did not create it
     # A record whose namespace went away reads as gone and detaches quietly.
-    record = {"backend": "clsact", "ifindex": 2, "parent": att.TC_H_CLSACT_INGRESS, "priority": 1,
-              "handle": 1, "prog_id": 1, "created_qdisc": True}
+    record = ClsactAttachment(interface="vb", netns=ghost, ifindex=2, parent=att.TC_H_CLSACT_INGRESS, priority=1,
+                              handle=1, protocol=att.ETH_P_ALL, created_qdisc=True, prog_id=1, prog_name=None)
     ap = att.AttachPoint("tc_ingress", "vb", netns=ghost, backend="clsact")
     assert att.attached_prog_id(ap, record) is None
     assert att.detach(ap, record) is False
@@ -497,13 +499,13 @@ def test_xdp_attach_swap_drop_detach(netlab, progs, bpffs_dir):
     assert att.owner_conflicts(ap) is None
     record = att.attach(ap, progs.fd("xdp_count_a"), pin)
     try:
-        assert record["backend"] == "xdp_link" and record["xdp_mode"] == "native"  # veth has native XDP
+        assert record.backend == "xdp_link" and record.xdp_mode == "native"  # veth has native XDP
         assert xdp_prog_ids(netlab) == [progs.id("xdp_count_a")]
         assert att.owner_conflicts(ap, record) is None
         assert traffic_counts(netlab, progs, KEY_A) >= 20
 
         swapped = att.swap(ap, record, progs.fd("xdp_count_b"))
-        assert swapped["link_id"] == record["link_id"]
+        assert swapped.link_id == record.link_id
         assert xdp_prog_ids(netlab) == [progs.id("xdp_count_b")]
         assert traffic_counts(netlab, progs, KEY_B) >= 20
         assert progs.count(KEY_A) == 0
@@ -556,12 +558,12 @@ def test_xdp_link_conflict_reported_from_the_kernel(netlab, progs, bpffs_dir, cl
         fd = libbpf.link_create(progs.fd("xdp_foreign"), netlab.ifindex(netlab.ns_b, "vb"), libbpf.BPF_XDP)
     cleanup(lambda: libbpf.close_fd(fd))
     looks = []
-    real = att._xdp_attached
+    real = attach_link.xdp_attached
 
     def late_look(ipr, ifindex):
         looks.append(ifindex)
         return [] if len(looks) == 1 else real(ipr, ifindex)
-    monkeypatch.setattr(att, "_xdp_attached", late_look)
+    monkeypatch.setattr(attach_link, "xdp_attached", late_look)
     ap = att.AttachPoint("xdp", "vb", netns=netlab.ns_b)
     with pytest.raises(att.AttachConflict) as err:
         att.attach(ap, progs.fd("xdp_count_a"), os.path.join(bpffs_dir, "link"))
@@ -597,7 +599,7 @@ def slot(progs, key):
 def test_cilium_custom_slot(netlab, progs, cilium):
     ap = att.AttachPoint("cilium_custom", endpoint=42, custom_hook="ipv4_ingress", cilium_globals=cilium)
     record = att.attach(ap, progs.fd("tc_count_a"), "")
-    assert record["key"] == 0 and record["map_path"].endswith("/cilium_calls_custom_00042")
+    assert record.key == 0 and record.map_path.endswith("/cilium_calls_custom_00042")
     assert slot(progs, 0) == progs.id("tc_count_a")
     assert att.attached_prog_id(ap, record) == progs.id("tc_count_a")
     # Cilium's tail call reaches ours on real packets.
@@ -647,7 +649,8 @@ def test_cilium_not_running(progs, bpffs_dir):
         att.attach(ap, progs.fd("tc_count_a"), "")
     assert str(err.value) == ("Cilium is not running with custom calls for endpoint 7 (no %s/cilium_calls_custom_00007)"
                               % bpffs_dir)
-    record = {"backend": "cilium_prog_array", "map_path": ap.cilium_map_path, "key": 3, "prog_id": 1}
+    record = CiliumAttachment(map_path=ap.cilium_map_path, endpoint=7, custom_hook="ipv6_egress", key=3, prog_id=1,
+                              prog_name=None)
     assert att.attached_prog_id(ap, record) is None
     assert att.detach(ap, record) is False
 

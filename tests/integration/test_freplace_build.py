@@ -15,6 +15,7 @@ from ansible_collections.ebpf.datapath.plugins.module_utils import chain as chai
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
 from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
+from ansible_collections.ebpf.datapath.plugins.module_utils.schema import program_family
 
 import freplace_cases as cases
 
@@ -33,7 +34,7 @@ def test_freplace_objects_of_every_vm_chain(engine):
     plugins = engine.registry.plugins
     for attach, hooks in cases.all_chains():
         solved = chain_mod.solve_dispatcher(hooks)
-        kind = disp_mod.program_kind(attach)
+        kind = program_family(attach)
         dispatcher_obj, extensions = disp_mod.prepare_freplace(engine.toolchain, engine.layout, kind, solved,
                                                                None, plugins)
         with libbpf.Btf.from_elf(dispatcher_obj) as btf:
@@ -47,7 +48,7 @@ def test_freplace_objects_of_every_vm_chain(engine):
                 assert sorted(ext) == sorted("dp_ext_" + b[2][3:] for b in bindings)
                 for name, prog in ext.items():
                     assert prog.section == "freplace/dp_" + name[len("dp_ext_"):]
-                assert sorted(m.name for m in obj.maps() if not m.is_internal) == sorted(record["maps"])
+                assert sorted(m.name for m in obj.maps() if not m.is_internal) == sorted(record.maps)
             seen += [b[2] for b in bindings]
         assert sorted(seen) == stubs
         # The VM tier compares each chain with link mode too: build that as well.

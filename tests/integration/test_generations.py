@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
 
-from test_datapath import Host, OPEN_PORT, place, udp_burst
+from modhost import Host, OPEN_PORT, place, udp_burst
 
 ATTACH = [pytest.param("tcx", id="tcx"), pytest.param("clsact", id="clsact")]
 
@@ -115,6 +115,19 @@ def test_restore_after_bpffs_loss(host, backend):
     assert [g["number"] for g in info["generations"]] == [3], "generations whose pins are gone are forgotten"
     assert host.run("datapath_restore")["changed"] is False
     assert apply(host, backend, "twin")["changed"] is False, "the playbook's rerun converges the same way"
+
+
+def test_restore_after_a_rollback_never_reuses_a_generation_number(host):
+    """Generations 1 and 2 applied, rolled back to 1, then a reboot: the chain
+    restore rebuilds gets a new number (3), not 2 again (issue 16)."""
+    apply(host, "tcx", "counter")
+    apply(host, "tcx", "twin")
+    assert host.run("datapath_rollback", dispatcher="gw")["dispatchers"][0]["to"] == 1
+    subprocess.run(["rm", "-rf", "--one-file-system", host.bpffs_root], check=True)
+    restored = host.run("datapath_restore")
+    assert restored["dispatchers"] == [{"name": "gw", "changed": True, "generation": 3}]
+    assert counting(host) == "counter", "the rolled-back chain runs again"
+    assert apply(host, "tcx", "twin")["generation"] == 4
 
 
 def test_pictures(host):

@@ -94,7 +94,7 @@ def crash_host(request, tmp_path_factory):
     with fresh_host(tmp_path_factory.mktemp("crash-" + backend), quiet=False) as host:
         cilium = None
         if backend == "cilium":
-            from test_cilium import Cilium  # Cilium's convention at tc ingress of b
+            from cilium_standin import Cilium  # Cilium's convention at tc ingress of b
             cilium = Cilium(host.lab, host.bpffs_root + "-cilium")
         try:
             host.lab.quiet()
@@ -192,10 +192,10 @@ def assert_attached_once(ch, info):
     lab, att_rec = ch.lab, info["attachment"]
     prog = info["prog_id"]
     if att_rec["backend"] == "tcx":
-        direction = "egress" if att_rec["kind"] == "tc_egress" else "ingress"
+        direction = "egress" if info["attach"] == "tc_egress" else "ingress"
         assert tcx_progs(lab, lab.ns_b, lab.if_b)[direction] == [prog]
     elif att_rec["backend"] == "clsact":
-        direction = "egress" if att_rec["kind"] == "tc_egress" else "ingress"
+        direction = "egress" if info["attach"] == "tc_egress" else "ingress"
         ours = [f for f in tc_filters(lab.ns_b, [lab.if_b])[(lab.if_b, direction)] if f[2] == "bpf"]
         assert [f[3] for f in ours] == [prog], "filters at the hook: %s" % ours
     elif att_rec["backend"] == "xdp_link":
@@ -204,3 +204,4 @@ def assert_attached_once(ch, info):
     else:
         key = att.CILIUM_CUSTOM_HOOKS[att_rec["custom_hook"]]
         assert int.from_bytes(ch.cilium.slot(key)[:4], "little") == prog
+

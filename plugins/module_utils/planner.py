@@ -1,0 +1,372 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, ebpf.datapath contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The planner: what a request would change, computed without touching anything.
+
+Input: the recorded records (schema.Dispatcher, schema.Plugin), the request
+(schema.DispatcherRequest) and the kernel facts the engine gathered before
+planning (``KernelFacts``). Output: a ``Plan``: changed or not, the solved
+chain, the generation number, before/after text for --diff, the build inputs
+(what to build, separable from building it: a controller can build from the
+same plan), the attachment to swap from, and what to release afterwards.
+
+Nothing here opens a file, a socket or a BPF object; every function is pure,
+so check mode returns the plan and the unit tests need no root.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.ebpf.datapath.plugins.module_utils import chain as chain_mod
+from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
+from ansible_collections.ebpf.datapath.plugins.module_utils.schema import (
+    Chain, Dispatcher, Generation, Record, fingerprint, program_family)
+
+# Bump when the generated C changes shape, so recorded fingerprints stop matching
+# and every dispatcher is rebuilt once with the new template.
+TEMPLATE_VERSION = 1
+
+# Context types a hook function may take, per program family.
+CTX_TYPES = {"tc": "struct __sk_buff *", "cilium": "struct __sk_buff *", "xdp": "struct xdp_md *"}
+
+
+class KernelFacts(Record):
+    """What the kernel runs at a dispatcher's recorded attach point, gathered by
+    the engine (read-only) before planning.
+
+    running_prog_id  the program our recorded attachment holds now; None when
+                     there is no attachment or it is gone (reboot, detached)
+    adoptable        the attachment holding the write-ahead (pending) program
+                     of a run killed after its swap, found by program id; None
+    current_pinned   the running generation's program is still pinned
+    freplace         whether the kernel loads BPF_PROG_TYPE_EXT programs (None: not asked)
+    freplace_reason  why not, when it does not
+    """
+
+    FIELDS = ("running_prog_id", "adoptable", "current_pinned", "freplace", "freplace_reason")
+
+    def __init__(self, running_prog_id=None, adoptable=None, current_pinned=False, freplace=None,
+                 freplace_reason=""):
+        self.running_prog_id = running_prog_id
+        self.adoptable = adoptable
+        self.current_pinned = current_pinned
+        self.freplace = freplace
+        self.freplace_reason = freplace_reason
+
+
+class Plan(Record):
+    """What converging one dispatcher would do.
+
+    changed          False: the kernel runs the request already (record_request
+                     may still say the request's bookkeeping changed)
+    chain, mode      the solved chain and the effective mode
+    generation       the number the new generation gets (or the running one's)
+    build            the build inputs (schema.Generation.build), None if nothing to build
+    fingerprint      their fingerprint
+    base_attachment  the attachment to swap from; None: attach anew
+    running_prog_id  the program base_attachment runs now
+    adopt            an attachment found holding the pending program (recorded on apply)
+    move_from        the attachment at the old attach point, released after the new one runs
+    release          generation numbers to unpin once the new one runs
+    """
+
+    FIELDS = ("name", "changed", "request", "chain", "mode", "generation", "build", "fingerprint", "before",
+              "after", "base_attachment", "running_prog_id", "adopt", "move_from", "release", "warnings",
+              "record_request", "prog_id")
+
+    def __init__(self, name, changed, request, chain, mode, generation, before, after, build=None,
+                 fingerprint=None, base_attachment=None, running_prog_id=None, adopt=None, move_from=None,
+                 release=(), warnings=(), record_request=False, prog_id=None):
+        self.name = name
+        self.changed = changed
+        self.request = request
+        self.chain = chain
+        self.mode = mode
+        self.generation = generation
+        self.build = build
+        self.fingerprint = fingerprint
+        self.before = before
+        self.after = after
+        self.base_attachment = base_attachment
+        self.running_prog_id = running_prog_id
+        self.adopt = adopt
+        self.move_from = move_from
+        self.release = list(release)
+        self.warnings = list(warnings)
+        self.record_request = record_request
+        self.prog_id = prog_id
+
+    def result(self):
+        """The answer a module reports."""
+        return {"changed": self.changed, "before": self.before, "after": self.after,
+                "generation": self.generation, "mode": self.mode, "chain": self.chain.to_json(),
+                "prog_id": self.prog_id}
+
+
+class RollbackPlan(Record):
+    """What rolling back to a kept generation would do."""
+
+    FIELDS = ("name", "changed", "target", "current", "before", "after", "running_prog_id")
+
+    def __init__(self, name, changed, target, current, before, after, running_prog_id):
+        self.name = name
+        self.changed = changed
+        self.target = target
+        self.current = current
+        self.before = before
+        self.after = after
+        self.running_prog_id = running_prog_id
+
+    def result(self):
+        return {"name": self.name, "changed": self.changed, "from": self.current, "to": self.target.number,
+                "before": self.before, "after": self.after}
+
+
+# -------------------------------------------------------------- describing
+
+def describe(name, request, mode, chain, generation):
+    """The human form of a dispatcher's chain, used in --diff and messages."""
+    if request is None:
+        return ""
+    where = request.attach
+    if request.interface:
+        where += " on %s" % request.interface
+    if request.netns:
+        where += " in netns %s" % request.netns
+    if request.endpoint is not None:
+        where += " endpoint %s %s" % (request.endpoint, request.custom_hook)
+    main = request.main
+    main_text = "%s.%s" % (main.plugin, main.function) if main else (
+        "cilium verdict" if request.attach == "cilium_custom" else "pass")
+    lines = [
+        "dispatcher %s (%s, %s mode, generation %s)" % (name, where, mode or request.mode, generation),
+        "  pre:  " + (" -> ".join("%s.%s" % tuple(x) for x in chain.pre) or "(none)"),
+        "  main: " + main_text,
+        "  post: " + (" -> ".join("%s.%s" % tuple(x) for x in chain.post) or "(none)"),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def describe_dispatcher(disp):
+    """describe() of a recorded dispatcher as it runs now."""
+    if disp is None:
+        return ""
+    return describe(disp.name, disp.request, disp.mode_effective, disp.chain, disp.generation)
+
+
+# ------------------------------------------------------------------ solving
+
+def resolve_mode(requested, facts):
+    """auto -> freplace where the kernel loads EXT programs, else link."""
+    if requested == "link":
+        return "link"
+    if requested == "auto":
+        return "freplace" if facts.freplace else "link"
+    if not facts.freplace:
+        raise DatapathError(
+            "mode freplace needs BPF_PROG_TYPE_EXT programs, and this kernel refuses them (%s); "
+            "use mode: link (works on this kernel) or mode: auto" % facts.freplace_reason)
+    return "freplace"
+
+
+def check_hook_signature(plugin, function, hook, family):
+    """Refuse a function whose parameters do not fit the hook it is bound to."""
+    func = plugin.functions.get(function)
+    if func is None:
+        raise DatapathError("plugin '%s' has no global function '%s' (it has: %s)"
+                            % (plugin.name, function, ", ".join(sorted(plugin.functions)) or "none"))
+    want = [CTX_TYPES[family]] + (["int"] if hook == "post" else [])
+    have = [t.replace("const ", "") for t in func["params"]]
+    if have != want or func.get("ret") not in ("int", "__s32", "s32"):
+        raise DatapathError(
+            "function '%s' of plugin '%s' has signature %s (%s); a %s hook at this attach point needs "
+            "int %s(%s)" % (function, plugin.name, func.get("ret"), ", ".join(func["params"]) or "void",
+                            hook, function, ", ".join(want)))
+
+
+def solve(name, request, plugins):
+    """(Chain, warnings) of a request: every hooked function exists and fits
+    its hook, and the constraints order them."""
+    family = program_family(request.attach)
+    for hook in request.hooks:
+        plugin = plugins.get(hook.plugin)
+        if plugin is None:
+            raise DatapathError(
+                "hook %s.%s at dispatcher '%s' names unknown plugin '%s'; add it with "
+                "ebpf.datapath.datapath_plugin" % (hook.plugin, hook.function, name, hook.plugin))
+        check_hook_signature(plugin, hook.function, hook.hook, family)
+    main = request.main
+    if main is not None:
+        plugin = plugins.get(main.plugin)
+        if plugin is None:
+            raise DatapathError("main of dispatcher '%s' names unknown plugin '%s'" % (name, main.plugin))
+        try:
+            check_hook_signature(plugin, main.function, "pre", family)
+        except DatapathError as exc:
+            raise DatapathError("main: %s" % exc)
+    try:
+        solved = chain_mod.solve_dispatcher([h.to_json() for h in request.hooks], strict=request.strict_constraints)
+    except chain_mod.ChainError as exc:
+        raise DatapathError("dispatcher '%s': %s" % (name, exc))
+    return Chain(solved["pre"], solved["post"]), list(solved.get("warnings", []))
+
+
+def check_link_conflicts(request, chain, plugins):
+    """Prebuilt objects keep their symbol names; two that share one cannot be linked."""
+    owner = {}
+    for p in chain.plugins(request.main):
+        plugin = plugins[p]
+        for sym in list(plugin.link_symbols.values()) + list(plugin.link_maps):
+            if sym in owner and owner[sym] != p:
+                raise DatapathError(
+                    "plugins '%s' and '%s' both define the global symbol '%s' and cannot be linked into "
+                    "one dispatcher; build one from source (src:) so it is namespaced, or rename it"
+                    % (owner[sym], p, sym))
+            owner[sym] = p
+
+
+def build_inputs(family, chain, main, plugins, mode):
+    """The inputs that fully decide a build; their fingerprint is the
+    dispatcher's identity for idempotence. Both objects of a plugin count: link
+    mode uses the namespaced one, freplace mode the plain one."""
+    return {
+        "template": TEMPLATE_VERSION,
+        "kind": family,
+        "pre": [[p, f] for p, f in chain.pre],
+        "post": [[p, f] for p, f in chain.post],
+        "main": [main.plugin, main.function] if main else None,
+        "objects": dict((p, [plugins[p].plain_sha256, plugins[p].link_sha256]) for p in chain.plugins(main)),
+        "mode": mode,
+    }
+
+
+# ------------------------------------------------------------------ planning
+
+def swap_base(attachment, running_prog_id):
+    """The attachment to swap from: ours while it runs a program, else None
+    (attach anew). Our own pinned link running a program the registry never
+    recorded (a run died between its swap and its save) is still ours: the
+    swap takes over from what it runs."""
+    if attachment is None or running_prog_id is None:
+        return None
+    if running_prog_id != attachment.prog_id and attachment.link_pin:
+        return attachment.with_program(running_prog_id)
+    return attachment
+
+
+def plan_dispatcher(name, old, request, plugins, facts, force=False):
+    """The Plan that brings dispatcher name from its record ``old`` (None: new)
+    to ``request``. force rebuilds even when the running generation matches
+    (its plugins' maps were pinned again, so it no longer shares them)."""
+    request.validate(name)
+    mode = resolve_mode(request.mode, facts)
+    chain, warnings = solve(name, request, plugins)
+    if mode == "link":
+        check_link_conflicts(request, chain, plugins)
+    build = build_inputs(program_family(request.attach), chain, request.main, plugins, mode)
+    fp = fingerprint(build)
+    before = describe_dispatcher(old) if old is not None and old.generation else ""
+
+    moved = old is not None and old.attachment is not None and old.request.where() != request.where()
+    current = old.current_generation() if old is not None else None
+    base = old.attachment if old is not None and not moved else None
+    running = facts.running_prog_id if base is not None else None
+    adopt = None
+    if not moved and running is None and old is not None and old.pending and facts.adoptable is not None:
+        # A run died between its swap and its save: the attach point runs its
+        # pending program, so the attachment is ours to swap from.
+        adopt = base = facts.adoptable
+        running = old.pending.prog_id
+    base = swap_base(base, running)
+
+    if (not force and not moved and current is not None and current.fingerprint == fp and running is not None
+            and running == current.prog_id and facts.current_pinned):
+        return Plan(name, False, request, old.chain, old.mode_effective, current.number, before, before,
+                    warnings=warnings, record_request=(old.request != request), prog_id=current.prog_id)
+
+    number = old.next_generation() if old is not None else 1
+    kept = [] if old is None or moved else list(old.generations)
+    overflow = len(kept) + 1 - request.keep_generations
+    release = [g.number for g in kept[:overflow]] if overflow > 0 else []
+    if moved:
+        release += [g.number for g in old.generations]
+    after = describe(name, request, mode, chain, number)
+    return Plan(name, True, request, chain, mode, number, before, after, build=build, fingerprint=fp,
+                base_attachment=base, running_prog_id=running, adopt=adopt,
+                move_from=old.attachment if moved else None, release=release, warnings=warnings,
+                prog_id=current.prog_id if current is not None else None)
+
+
+def record_before_swap(plan, old):
+    """The record saved with the write-ahead entry, before the swap: the old
+    record with the new request (or a fresh one for a new attach point; the
+    kept generations belong to the old one) and an adopted attachment."""
+    if old is None or plan.move_from is not None:
+        return Dispatcher(plan.name, plan.request, generation=old.generation if old else None,
+                          high_water=old.high_water if old else 0)
+    disp = old.replace(request=plan.request, pending=None, generations=list(old.generations))
+    if plan.adopt is not None:
+        disp.attachment = plan.adopt
+    return disp
+
+
+def record_after_swap(plan, disp, attachment, prog_id, prog_pin):
+    """The record once plan's program runs: the new generation recorded (with
+    the request it was built from, for rollback), the released ones dropped."""
+    generations = [g for g in disp.generations if g.number not in plan.release] + [
+        Generation(plan.generation, plan.fingerprint, plan.build, plan.chain, prog_id, prog_pin,
+                   plan.request.generation_request())]
+    return disp.replace(attachment=attachment, pending=None, generation=plan.generation,
+                        high_water=max(disp.high_water, plan.generation), mode_effective=plan.mode,
+                        chain=plan.chain, generations=generations[-plan.request.keep_generations:])
+
+
+def record_after_rollback(disp, target, attachment):
+    """The record once generation target runs again: its request restored."""
+    return disp.replace(attachment=attachment, pending=None, generation=target.number, chain=target.chain,
+                        mode_effective=target.mode, generations=list(disp.generations),
+                        request=disp.request.with_generation_request(target.request))
+
+
+def rollback_target(disp, number=None):
+    """The kept generation a rollback goes to: number, or (None) the newest
+    kept one older than the running one."""
+    kept = sorted(g.number for g in disp.generations)
+    if number is None:
+        older = [n for n in kept if disp.generation is None or n < disp.generation]
+        if not older:
+            raise DatapathError(
+                "dispatcher '%s' has no generation older than %s to roll back to (kept: %s)"
+                % (disp.name, disp.generation, ", ".join(map(str, kept)) or "none"))
+        number = older[-1]
+    target = disp.kept(number)
+    if target is None:
+        raise DatapathError("dispatcher '%s' has no generation %s; kept generations: %s (raise keep_generations "
+                            "to keep more)" % (disp.name, number, ", ".join(map(str, kept)) or "none"))
+    return target
+
+
+def plan_rollback(disp, target, plugins, running_prog_id, target_prog_id, target_pin_error=""):
+    """A RollbackPlan to generation target. running_prog_id: what our attachment
+    runs now; target_prog_id: the program behind the target's pin (None when the
+    pin is gone, target_pin_error saying why)."""
+    before = describe_dispatcher(disp)
+    after = describe(disp.name, disp.request, target.mode, target.chain, target.number)
+    if target.number == disp.generation and running_prog_id is not None and running_prog_id == target.prog_id:
+        return RollbackPlan(disp.name, False, target, disp.generation, before, before, running_prog_id)
+    missing = sorted(target.plugins() - set(plugins))
+    if missing:
+        raise DatapathError("generation %s of dispatcher '%s' uses plugin(s) %s, removed since; add them again "
+                            "with ebpf.datapath.datapath_plugin first" % (target.number, disp.name, ", ".join(missing)))
+    if target.request is None:
+        raise DatapathError("generation %s of dispatcher '%s' was recorded by an older version of the "
+                            "collection without its request; it cannot be rolled back to" % (target.number, disp.name))
+    if target_prog_id is None:
+        raise DatapathError("generation %s of dispatcher '%s' is no longer pinned at %s (%s); after a reboot only "
+                            "the current generation is rebuilt"
+                            % (target.number, disp.name, target.prog_pin, target_pin_error))
+    if target_prog_id != target.prog_id:
+        raise DatapathError("%s does not hold the program generation %s recorded; not rolling back to it"
+                            % (target.prog_pin, target.number))
+    return RollbackPlan(disp.name, True, target, disp.generation, before, after, running_prog_id)

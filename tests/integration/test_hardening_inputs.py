@@ -232,7 +232,8 @@ def held_lock(world):
 
 
 P, H, D = "datapath_plugin", "datapath_hook", "dispatcher"
-BAD_FLAG = "-fno-such-flag-dpt"
+# Allowed by the toolchain's cflag allow-list (-W...), refused by clang itself with -Werror.
+BAD_FLAG = "-Wdpt-no-such-warning"
 
 
 def _hook(plugin, function, before=None, **extra):
@@ -292,7 +293,8 @@ CASES = [
          ["clang could not compile", "broken.c:7", "error"]),
     Case("source-without-hook-function", P, lambda w: dict(name="nohook", src=w.src("nohook.c")),
          ["no global function", "static"]),
-    Case("cflags-clang-refuses", P, lambda w: dict(name="twin", src=w.src("counter_twin.c"), cflags=[BAD_FLAG]),
+    Case("cflags-clang-refuses", P, lambda w: dict(name="twin", src=w.src("counter_twin.c"),
+                                                                  cflags=["-Werror", BAD_FLAG]),
          ["clang could not compile", BAD_FLAG]),
     Case("maps-changed-shape", P, lambda w: dict(name="counter", src=w.src("counter_resized.c")),
          ["maps of plugin 'counter'", "state: absent, force: true"]),

@@ -41,6 +41,7 @@ class Engine:
         self.registry = None
         self.warnings = []
         self._toolchain = None
+        self._recorded_change = False
 
     def __enter__(self):
         from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import ensure_bpffs
@@ -57,7 +58,23 @@ class Engine:
         return self
 
     def __exit__(self, *exc):
-        return self.lock.__exit__(*exc)
+        try:
+            if exc[0] is None and self._recorded_change:
+                self._prune()
+        finally:
+            self.lock.__exit__(*exc)
+        return False
+
+    def _prune(self):
+        """Tidy step, under the lock, after the saves that recorded changes:
+        drop stored objects the registry no longer references and trim this
+        host's compile cache (prune.py). Kept: installed plugins' objects and
+        those of every kept generation, rollback targets included."""
+        from ansible_collections.ebpf.datapath.plugins.module_utils import prune
+        from ansible_collections.ebpf.datapath.plugins.module_utils.schema import registry_to_json
+        data = self.registry.data
+        keep = data.referenced_objects() | prune.referenced_objects(registry_to_json(data))
+        prune.prune(self.layout, keep)
 
     @property
     def toolchain(self):
@@ -73,6 +90,7 @@ class Engine:
     def save(self, crash_at="while_saving"):
         if not self.check_mode:
             self.registry.save(crash_at=crash_at)
+            self._recorded_change = True
 
     # ---------------------------------------------------------------- recovery
     def _remove_orphans(self):

@@ -521,7 +521,8 @@ def render_soak(soak, lines):
     flat = soak.get("flat", {})
     lines += [
         "",
-        "From 100 changes on (the kept generations full), largest over smallest: %s." % "; ".join(
+        "From 100 changes on (the kept generations full), largest / smallest, and whether the later half of "
+        "the run stayed within a quarter above the earlier half's largest: %s." % "; ".join(
             "%s %d / %d (%s)" % (k, v["max"], v["min"], "flat" if v["flat"] else "**grows**")
             for k, v in sorted(flat.items())),
         "",

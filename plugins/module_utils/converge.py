@@ -32,7 +32,13 @@ from ansible_collections.ebpf.datapath.plugins.module_utils.state import (
 
 
 class Engine:
-    """One run against one host: holds the lock and the registry."""
+    """One run against one host: holds the lock and the registry.
+
+    Entering checks the roots (roots.check_roots) and, outside check mode,
+    claims them (roots.claim_roots) before anything is made in them."""
+
+    # module_common leaves checking, claiming and releasing the roots to us.
+    CLAIMS_ROOTS = True
 
     def __init__(self, bpffs_root, state_dir, check_mode=False, lock_timeout=300.0):
         self.layout = Layout(bpffs_root, state_dir)
@@ -44,10 +50,20 @@ class Engine:
         self._recorded_change = False
 
     def __enter__(self):
+        from ansible_collections.ebpf.datapath.plugins.module_utils import roots
         from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import ensure_bpffs
+        # Nothing is made (no mkdir, no lock file, no orphan cleanup) in roots
+        # that are not ours: check them, and claim them, first.
+        roots.check_roots(self.layout.bpffs_root, self.layout.state_dir)
         ensure_bpffs("/sys/fs/bpf")
+        if not self.check_mode:
+            roots.claim_roots(self.layout.bpffs_root, self.layout.state_dir)
         self.lock.__enter__()
         try:
+            if not self.check_mode:
+                # Again under the lock: a concurrent run may have released an
+                # empty bpffs_root in between.
+                roots.claim_roots(self.layout.bpffs_root, self.layout.state_dir)
             self.registry = Registry.load(self.layout)
             if not self.check_mode:
                 remove_stale_temp_files(self.layout)
@@ -58,9 +74,13 @@ class Engine:
         return self
 
     def __exit__(self, *exc):
+        from ansible_collections.ebpf.datapath.plugins.module_utils import roots
         try:
             if exc[0] is None and self._recorded_change:
                 self._prune()
+            if not self.check_mode:
+                # A bpffs_root left holding nothing but its marker goes.
+                roots.release_bpffs_root(self.layout.bpffs_root)
         finally:
             self.lock.__exit__(*exc)
         return False

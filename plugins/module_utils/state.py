@@ -96,8 +96,9 @@ class Layout:
         return os.path.join(self.generation_dir(dispatcher, number), "prog")
 
     def ensure_state_dir(self):
+        """Create state_dir (0700) if missing; an existing one keeps its mode
+        (roots.claim_roots made or checked it)."""
         makedirs_private(self.state_dir)
-        os.chmod(self.state_dir, 0o700)
 
     def ensure_bpffs_dir(self, path):
         """mkdir -p inside bpffs (pins are made by the kernel, directories by us)."""

@@ -279,3 +279,20 @@ def _walk(root):
     for dirpath, _dirs, files in os.walk(root):
         for f in files:
             yield os.path.relpath(os.path.join(dirpath, f), root)
+
+
+def test_engine_claims_its_roots_before_making_anything(tmp_path):
+    """Engine.__enter__ checks (and claims) the roots first: a foreign state_dir
+    is refused with nothing made there or in bpffs, not even the lock file."""
+    import secrets
+    from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
+    from ansible_collections.ebpf.datapath.plugins.module_utils.roots import RootsError
+    state = tmp_path / "theirs"
+    state.mkdir()
+    (state / "notes.txt").write_text("someone else's\n")
+    bpffs = "/sys/fs/bpf/dpt-h1-" + secrets.token_hex(4)
+    with pytest.raises(RootsError) as err:
+        with Engine(bpffs, str(state)):
+            pass
+    assert "not ebpf.datapath's" in str(err.value)
+    assert sorted(os.listdir(str(state))) == ["notes.txt"] and not os.path.exists(bpffs)

@@ -249,7 +249,22 @@ class Engine:
         self.warnings.extend(plan.warnings)
         return plan
 
+    def _release_old_place(self, name):
+        """A move killed after attaching the new place and before releasing the
+        old one: its write-ahead record names the old attachment; release it.
+        The rest of the record (the pending program, for adoption) stays."""
+        disp = self.registry.dispatchers.get(name)
+        pending = disp.pending if disp is not None else None
+        if pending is None or pending.old_attachment is None:
+            return
+        old_ap = AttachPoint.of(DispatcherRequest(**pending.old_where))
+        backend_for(old_ap, pending.old_attachment).detach(pending.old_attachment)
+        self.registry.dispatchers[name] = disp.replace(pending=pending.replace(old_attachment=None, old_where=None))
+        self.save()
+
     def _converge(self, name, request, force=False):
+        if not self.check_mode:
+            self._release_old_place(name)
         plan = self.plan(name, request, force=force)
         if self.check_mode:
             return plan.result()
@@ -322,8 +337,10 @@ class Engine:
         crash_point("after_pin")
         prog_id = _prog_id(built.fd)
         ap = AttachPoint.of(request)
+        old_where = old.request.where_json() if plan.move_from is not None else None
         try:
-            attachment = self._swap_in(disp, ap, plan.base_attachment, built.fd, number, prog_id, plan.move_from)
+            attachment = self._swap_in(disp, ap, plan.base_attachment, built.fd, number, prog_id, plan.move_from,
+                                       old_where)
         except BaseException as exc:
             built.close()
             self._discard_generation(name, number)
@@ -335,11 +352,18 @@ class Engine:
         built.close()
 
         disp = planner.record_after_swap(plan, disp, attachment, prog_id, prog_pin)
+        if plan.move_from is not None:
+            # The old place stays on record until it is released: a run killed
+            # before that releases it next time (_release_old_place).
+            disp.pending = Pending(number, prog_id, plan.move_from, old_where)
         self.registry.dispatchers[name] = disp
         self.save()
         if plan.move_from is not None:
+            crash_point("before_release")
             # Attach the new place first (done), then release the old one.
             backend_for(AttachPoint.of(old.request), plan.move_from).detach(plan.move_from)
+            disp.pending = None
+            self.save()
         for gone in plan.release:
             remove_bpffs_tree(self.layout.generation_dir(name, gone))
         result = plan.result()
@@ -354,7 +378,7 @@ class Engine:
             self.registry.dispatchers[name] = old
         self.save()
 
-    def _swap_in(self, disp, ap, base, prog_fd, number, prog_id, old_attachment=None):
+    def _swap_in(self, disp, ap, base, prog_fd, number, prog_id, old_attachment=None, old_where=None):
         """Put program prog_fd (generation number) at ap with one operation:
         swap it into base (our attachment running now), or attach it anew.
         Returns the attachment record.
@@ -363,7 +387,7 @@ class Engine:
         caller's save, the next run finds the attach point running this program
         and knows it is ours (see _find_pending).
         """
-        disp.pending = Pending(number, prog_id, old_attachment)
+        disp.pending = Pending(number, prog_id, old_attachment, old_where)
         disp.high_water = max(disp.high_water, number)
         self.registry.dispatchers[disp.name] = disp
         self.save(crash_at="while_saving_ahead")

@@ -18,6 +18,7 @@ The points, in the order a chain change passes them:
                   the write-ahead record (see converge) synced, not yet renamed
   after_swap      new generation attached, registry not yet saved
   while_saving    registry temp file written and synced, not yet renamed
+  before_release  a moved dispatcher's new place recorded, the old one not yet released
 """
 
 from __future__ import absolute_import, division, print_function
@@ -29,7 +30,7 @@ import signal
 
 ENV = "EBPF_DATAPATH_CRASH_AT"
 POINTS = ("after_map_pin", "after_compile", "after_load", "after_pin", "while_saving_ahead", "after_swap",
-          "while_saving")
+          "while_saving", "before_release")
 
 
 def crash_point(name):

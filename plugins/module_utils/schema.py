@@ -346,23 +346,26 @@ class Pending(Record):
     killed between attaching the new place and releasing the old one still
     releases the old one."""
 
-    FIELDS = ("generation", "prog_id", "old_attachment")
+    FIELDS = ("generation", "prog_id", "old_attachment", "old_where")
 
-    def __init__(self, generation, prog_id, old_attachment=None):
+    def __init__(self, generation, prog_id, old_attachment=None, old_where=None):
         self.generation = generation
         self.prog_id = prog_id
         self.old_attachment = old_attachment
+        self.old_where = old_where  # the old request's WHERE fields, to reach the old attach point
 
     @classmethod
     def from_json(cls, data):
         if not data:
             return None
-        return cls(data["generation"], data["prog_id"], Attachment.from_json(data.get("old_attachment")))
+        return cls(data["generation"], data["prog_id"], Attachment.from_json(data.get("old_attachment")),
+                   data.get("old_where"))
 
     def to_json(self):
         out = {"generation": self.generation, "prog_id": self.prog_id}
         if self.old_attachment is not None:
             out["old_attachment"] = self.old_attachment.to_json()
+            out["old_where"] = dict(self.old_where or {})
         return out
 
 
@@ -484,6 +487,9 @@ class DispatcherRequest(Record):
 
     def where(self):
         return tuple(getattr(self, f) for f in self.WHERE)
+
+    def where_json(self):
+        return dict((f, getattr(self, f)) for f in self.WHERE)
 
     def plugins(self):
         """The plugins the request names (hooks and main)."""

@@ -39,9 +39,11 @@ PORT = 9999
 # Where the backends differ: the points after which the attach point has changed
 # (or the write-ahead record was being written). Earlier points never reach it.
 LATE = ("after_swap", "while_saving")
+# before_release is reached by a move only (test_a_killed_clsact_move_leaves_exactly_one_filter).
+CHANGE_POINTS = tuple(p for p in POINTS if p != "before_release")
 BACKENDS = {
     # backend: (dispatcher args, function suffix, crash points)
-    "tcx": ({"attach": "tc_ingress", "tc_backend": "tcx"}, "", POINTS),
+    "tcx": ({"attach": "tc_ingress", "tc_backend": "tcx"}, "", CHANGE_POINTS),
     "clsact": ({"attach": "tc_ingress", "tc_backend": "clsact"}, "", LATE),
     "xdp": ({"attach": "xdp"}, "_xdp", LATE),
     "cilium": ({"attach": "cilium_custom", "endpoint": 42, "custom_hook": "ipv4_ingress"}, "", LATE),
@@ -205,3 +207,38 @@ def assert_attached_once(ch, info):
         key = att.CILIUM_CUSTOM_HOOKS[att_rec["custom_hook"]]
         assert int.from_bytes(ch.cilium.slot(key)[:4], "little") == prog
 
+
+
+MOVE_POINTS = [p for p in POINTS if p != "after_map_pin"]
+
+
+@pytest.mark.parametrize("point", MOVE_POINTS)
+def test_a_killed_clsact_move_leaves_exactly_one_filter(tmp_path, point):
+    """A clsact dispatcher moved from tc ingress to tc egress and killed at any
+    point of the move: the rerun leaves one filter of ours, at the new hook,
+    and nothing of the old one (the write-ahead record carries the old
+    attachment until it is released)."""
+    with fresh_host(tmp_path) as host:
+        lab = host.lab
+        host.plugin("counter", "counter.c")
+
+        def args(attach):
+            return host.args(name="dmove", attach=attach, tc_backend="clsact", mode="link", keep_generations=1,
+                             interface=lab.if_b, netns=lab.ns_b, plugins=[{"plugin": "counter", "function": "count"}])
+
+        host.run("dispatcher", **dict((k, v) for k, v in args("tc_ingress").items()
+                                      if k not in ("bpffs_root", "state_dir")))
+        run_crashing("dispatcher", args("tc_egress"), point)
+        result = host.run("dispatcher", **dict((k, v) for k, v in args("tc_egress").items()
+                                               if k not in ("bpffs_root", "state_dir")))
+        info = host.run("datapath_info", dispatcher="dmove")["dispatchers"][0]
+        assert info["attached"] is True and info["prog_id"] == result["prog_id"]
+        filters = tc_filters(lab.ns_b, [lab.if_b])
+        ours = [(direction, f[3]) for (_ifname, direction), found in filters.items() for f in found if f[2] == "bpf"]
+        assert ours == [("egress", result["prog_id"])], "filters after the rerun: %s" % filters
+        assert host.run("dispatcher", **dict((k, v) for k, v in args("tc_egress").items()
+                                              if k not in ("bpffs_root", "state_dir")))["changed"] is False
+        got, want = wait_for_objects(host)
+        assert got["progs"] == want["progs"] and got["pins"] == want["pins"], (got, want)
+        host.run("dispatcher", name="dmove", state="absent")
+        assert [f for found in tc_filters(lab.ns_b, [lab.if_b]).values() for f in found if f[2] == "bpf"] == []

@@ -75,8 +75,10 @@ class Engine:
 
     def __exit__(self, *exc):
         from ansible_collections.ebpf.datapath.plugins.module_utils import roots
+        # A module's exit_json inside ``with`` leaves through SystemExit(0): a success.
+        ok = exc[0] is None or (issubclass(exc[0], SystemExit) and not getattr(exc[1], "code", 1))
         try:
-            if exc[0] is None and self._recorded_change:
+            if ok and self._recorded_change:
                 self._prune()
             if not self.check_mode:
                 # A bpffs_root left holding nothing but its marker goes.

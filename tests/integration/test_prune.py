@@ -15,8 +15,6 @@ generation still works, so pruning took nothing a rollback needs.
 
 import os
 
-import pytest
-
 from modhost import Host, OPEN_PORT, place, udp_burst
 
 SOURCE = """\
@@ -59,11 +57,6 @@ def footprint(state_dir, bpffs_root):
     return size, files, pins
 
 
-# Remove this mark once a module run prunes: the modules call exit_json inside
-# `with engine(module)`, so Engine.__exit__ sees SystemExit, not a clean exit,
-# and skips its prune (converge.py, `if exc[0] is None and self._recorded_change`).
-@pytest.mark.xfail(strict=True, reason="module runs never prune: Engine.__exit__ prunes only when exc[0] is None, "
-                   "and every module calls exit_json (SystemExit) inside `with engine(module)`")
 def test_disk_and_pins_stay_flat_over_120_rebuilding_changes(lab, bpffs_root, state_dir, tmp_path, monkeypatch):
     # The host's own cache, inside state_dir, is the one the engine prunes.
     monkeypatch.setenv("EBPF_DATAPATH_CACHE_DIR", os.path.join(state_dir, "cache"))

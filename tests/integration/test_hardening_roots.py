@@ -281,9 +281,6 @@ def test_an_install_without_markers_is_adopted_without_outage(tmp_path):
         w.traffic_still_flows()
 
 
-@pytest.mark.xfail(strict=True, reason="state.Layout.ensure_state_dir still chmods an existing state_dir to 0700 "
-                                       "(the engine's, not roots.py's); remove this mark when it sets modes only on "
-                                       "directories it creates")
 def test_an_existing_state_dir_keeps_its_mode(tmp_path):
     """Modes are set only on directories the collection created: an existing,
     empty state_dir (here 0750, made by the operator) keeps its mode."""

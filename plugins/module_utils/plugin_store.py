@@ -20,10 +20,10 @@ import stat
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
+from ansible_collections.ebpf.datapath.plugins.module_utils.files import atomic_write, sha256_file
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import plugin_symbol
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import Plugin
-from ansible_collections.ebpf.datapath.plugins.module_utils.state import (
-    atomic_write, remove_bpffs_tree, remove_empty_dirs, sha256_file)
+from ansible_collections.ebpf.datapath.plugins.module_utils.state import remove_bpffs_tree, remove_empty_dirs
 
 # Global variables the static linker merges by design and we must not rename.
 _KEEP_SECTIONS = ("license", "version")

@@ -26,15 +26,12 @@ import os
 import stat
 import time
 
-from ansible_collections.ebpf.datapath.plugins.module_utils.defaults import (  # noqa: F401 (one home)
-    DEFAULT_BPFFS_ROOT, DEFAULT_KEEP_GENERATIONS, DEFAULT_STATE_DIR)
+from ansible_collections.ebpf.datapath.plugins.module_utils.defaults import DEFAULT_BPFFS_ROOT, DEFAULT_STATE_DIR
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
-from ansible_collections.ebpf.datapath.plugins.module_utils.files import (  # noqa: F401 (re-exported)
-    atomic_write, makedirs_private, remove_temp_files, sha256_file)
+from ansible_collections.ebpf.datapath.plugins.module_utils.files import atomic_write, makedirs_private, remove_temp_files
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import safe_join
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import (
     RegistryData, registry_from_json, registry_to_json)
-
 
 
 class StateError(DatapathError):

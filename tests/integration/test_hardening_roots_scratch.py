@@ -8,8 +8,8 @@ mistake cannot harm the machine, and see exactly what it wrote.
 builds a root directory (``<scratch>/root``) that looks like the host's:
 ``/usr`` and ``/var`` bound read-only, ``/etc`` and ``/var/lib`` as overlays
 whose writes land in ``<scratch>/etc-upper`` and ``<scratch>/var-lib-upper``,
-``/tmp`` and ``/`` itself plain directories under ``<scratch>``, ``/work``
-(the work tree) bound, ``/proc`` and ``/sys`` mounted, and a *new, empty* BPF
+``/tmp`` and ``/`` itself plain directories under ``<scratch>``, the work
+tree and the tests' Python environment bound at their paths, ``/proc`` and ``/sys`` mounted, and a *new, empty* BPF
 filesystem at ``/sys/fs/bpf``. It chroots there and runs the steps: a
 ``snapshot`` (mode and names of ``/``, ``/etc``, ``/tmp``, ``/var/lib``,
 ``/sys/fs/bpf``) or a module run. When the namespace ends, every mount goes
@@ -56,7 +56,7 @@ def written(scratch):
     """What ended up in the scratch copies of /, /etc and /var/lib: {dir: [names]}."""
     scratch = str(scratch)
     root = os.path.join(scratch, "root")
-    base = set(_SKELETON) | set(_LINKS)
+    base = set(_SKELETON) | set(_LINKS) | set(p.split("/")[1] for p in (ROOT, sys.prefix))
     return {
         "/": sorted(set(os.listdir(root)) - base),
         "/etc": sorted(os.listdir(os.path.join(scratch, "etc-upper"))),
@@ -66,7 +66,7 @@ def written(scratch):
 
 # ---------------------------------------------------------------- inside the namespace
 
-_SKELETON = ("usr", "etc", "var", "work", "proc", "sys", "dev", "tmp", "run", "root")
+_SKELETON = ("usr", "etc", "var", "proc", "sys", "dev", "tmp", "run", "root")
 _LINKS = {"bin": "usr/bin", "lib": "usr/lib", "lib64": "usr/lib64", "sbin": "usr/sbin"}
 
 
@@ -92,7 +92,10 @@ def _build(scratch, binds):
            % (scratch, scratch), root + "/etc")
     _mount("-t", "overlay", "overlay", "-o", "lowerdir=/var/lib,upperdir=%s/var-lib-upper,workdir=%s/var-lib-work"
            % (scratch, scratch), root + "/var/lib")
-    _mount("--bind", "/work", root + "/work")
+    # The work tree and the Python environment running the tests, at their own paths.
+    for path in (ROOT, sys.prefix):
+        os.makedirs(root + path, exist_ok=True)
+        _mount("--bind", path, root + path)
     _mount("--rbind", "/dev", root + "/dev")
     _mount("-t", "proc", "proc", root + "/proc")
     _mount("--rbind", "/sys", root + "/sys")

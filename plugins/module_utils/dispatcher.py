@@ -221,7 +221,10 @@ def build_link(toolchain, layout, name, family, chain, main, plugins, prog_pin):
         for linked_name, declared in plugins[p].link_maps.items():
             map_pins[linked_name] = layout.plugin_map_pin(p, declared)
 
-    obj = libbpf.BpfObject.open_file(linked, name=DISPATCHER_FUNC)
+    # The linked object's maps carry namespaced names, so libbpf's pin-by-name
+    # path would be wrong for all of them: _bind_pinned_maps points each at its
+    # plugin's pin. The root only keeps libbpf's default (/sys/fs/bpf) out.
+    obj = libbpf.BpfObject.open_file(linked, name=DISPATCHER_FUNC, pin_root_path=os.path.dirname(prog_pin))
     try:
         _bind_pinned_maps(obj, map_pins.get)
         try:
@@ -259,6 +262,10 @@ def _bind_pinned_maps(obj, pin_of):
             bpf_map.reuse_fd(fd)
         finally:
             libbpf.close_fd(fd)
+        if bpf_map.pin_path:
+            # Declared pinned by name: libbpf looks for the pin at load and
+            # pins the map there when none is found; make that the plugin's pin.
+            bpf_map.set_pin_path(pin)
 
 
 def _link(layout, dispatcher_obj, dispatcher_sha, plugin_records):
@@ -389,7 +396,8 @@ def _extension_object(toolchain, layout, family, record, bindings):
 
 def _load_extensions(layout, record, bindings, linked, built, ext_dir):
     """Load one plugin's hooked functions as extensions of the dispatcher's stubs."""
-    ext = libbpf.BpfObject.open_file(linked, name="ext_" + record.name)
+    ext = libbpf.BpfObject.open_file(linked, name="ext_" + record.name,
+                                     pin_root_path=layout.plugin_maps_dir(record.name))
     built.extras.append(ext)
     target_fd = built.prog.fd
     wanted = dict(("dp_ext_%s" % stub[3:], stub) for _plugin, _function, stub, _post in bindings)

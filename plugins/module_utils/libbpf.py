@@ -530,25 +530,28 @@ class BpfObject:
         self._keep = keep  # open_mem: the ELF image libbpf reads until load
 
     @staticmethod
-    def _new_opts(name):
+    def _new_opts(name, pin_root_path):
         # log_level 0 with a buffer: libbpf loads without a log (fast) and
         # retries a failing program with log_level 1 into this buffer.
+        # pin_root_path: where libbpf puts maps declared with
+        # __uint(pinning, LIBBPF_PIN_BY_NAME) (its default is /sys/fs/bpf);
+        # read by libbpf during open only.
         log_buf = create_string_buffer(KERNEL_LOG_SIZE)
-        opts = _opts(_OpenOpts, object_name=_b(name),
+        opts = _opts(_OpenOpts, object_name=_b(name), pin_root_path=_b(pin_root_path),
                      kernel_log_buf=ctypes.cast(log_buf, c_void_p),
                      kernel_log_size=KERNEL_LOG_SIZE, kernel_log_level=0)
         return opts, log_buf
 
     @classmethod
-    def open_file(cls, path, name=None):
-        opts, log_buf = cls._new_opts(name)
+    def open_file(cls, path, name=None, pin_root_path=None):
+        opts, log_buf = cls._new_opts(name, pin_root_path)
         ptr = _call_ptr('bpf_object__open_file', _L().bpf_object__open_file,
                         _b(path), byref(opts), target=path)
         return cls(ptr, log_buf)
 
     @classmethod
-    def open_mem(cls, data, name):
-        opts, log_buf = cls._new_opts(name)
+    def open_mem(cls, data, name, pin_root_path=None):
+        opts, log_buf = cls._new_opts(name, pin_root_path)
         image = create_string_buffer(bytes(data), len(data))
         ptr = _call_ptr('bpf_object__open_mem', _L().bpf_object__open_mem,
                         ctypes.cast(image, c_void_p), len(data), byref(opts), target=name)

@@ -192,11 +192,14 @@ def pin_maps(layout, record):
     On failure everything this call added is taken away again: pins,
     directories and stored objects."""
     added = store_objects(layout, record)
-    maps_dir = os.path.join(layout.plugin_dir(record.name), "maps")
+    maps_dir = layout.plugin_maps_dir(record.name)
     before = set(os.listdir(maps_dir)) if os.path.isdir(maps_dir) else None
     try:
         layout.ensure_bpffs_dir(maps_dir)
-        obj = libbpf.BpfObject.open_file(layout.object_path(record.plain_sha256), name=record.name)
+        # pin_root_path: maps declared pinned by name land in the plugin's own
+        # directory, never in libbpf's default /sys/fs/bpf.
+        obj = libbpf.BpfObject.open_file(layout.object_path(record.plain_sha256), name=record.name,
+                                         pin_root_path=maps_dir)
         try:
             for prog in obj.programs():
                 prog.set_autoload(False)  # only the maps are wanted here

@@ -75,6 +75,9 @@ class Layout:
     def plugin_dir(self, plugin):
         return safe_join(self.bpffs_root, "plugins", plugin)
 
+    def plugin_maps_dir(self, plugin):
+        return safe_join(self.bpffs_root, "plugins", plugin, "maps")
+
     def plugin_map_pin(self, plugin, map_name):
         return safe_join(self.bpffs_root, "plugins", plugin, "maps", map_name)
 

@@ -43,6 +43,7 @@ for _p in (os.path.join(ROOT, "build"), os.path.join(ROOT, "tests")):
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine  # noqa: E402
+from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import remove_bpffs_tree  # noqa: E402
 
 
@@ -96,7 +97,7 @@ def paired(fd_a, fd_b, pkt, repeat, runs):
 def clang_path():
     """The clang the collection would use (the newest usable one)."""
     from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import find_clang
-    return find_clang().path
+    return find_clang(run_subprocess).path
 
 
 def machine_facts(toolchain):
@@ -131,7 +132,7 @@ class Scratch:
         return os.path.join(self.tmp, *parts)
 
     def engine(self, sub):
-        return Engine(os.path.join(self.bpffs, sub), os.path.join(self.tmp, "state-" + sub))
+        return Engine(os.path.join(self.bpffs, sub), os.path.join(self.tmp, "state-" + sub), run=run_subprocess)
 
     def native(self, name):
         """Build benchmarks/native/<name>.c for this host (once per run); its path."""

@@ -31,6 +31,7 @@ import subprocess
 from common import libbpf  # first: common sets up the collection's import path
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import toolchain as tc_mod
+from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import plugin_symbol
 
 # noinline -> always_inline: both spellings clang accepts inside __attribute__.
@@ -80,7 +81,7 @@ class InlineBuilder:
 
     def _base_args(self, cflags=(), include_dirs=()):
         args = list(tc_mod.BASE_CFLAGS)
-        arch = tc_mod.arch_include_dir()
+        arch = tc_mod.arch_include_dir(run_subprocess)
         if arch:
             args.append("-I" + arch)
         args += ["-I" + os.path.abspath(d) for d in include_dirs]

@@ -20,6 +20,7 @@ import tempfile
 from common import BPF_DIR, libbpf, log, remove_bpffs_tree
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
+from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
 
 SYSCTLS = ("net/core/bpf_jit_enable", "net/core/bpf_jit_harden", "net/core/bpf_jit_kallsyms",
            "kernel/bpf_stats_enabled")
@@ -115,7 +116,7 @@ def collect(scratch):
     out = {"sysctl": dict((name, _read("/proc/sys/" + name)) for name in SYSCTLS),
            "vulnerabilities": dict((name, _read("/sys/devices/system/cpu/vulnerabilities/" + name))
                                    for name in VULNERABILITIES)}
-    tc = Toolchain(scratch.cache)
+    tc = Toolchain(scratch.cache, run_subprocess)
     with scratch.engine("jit") as eng:
         eng.ensure_plugin("noop", src=os.path.join(BPF_DIR, "noop.c"))
         chain = {"pre": [["noop", "noop"]], "post": []}

@@ -22,6 +22,7 @@ from common import BPF_DIR, fit_slope, libbpf, log, paired, remove_bpffs_tree, t
 from inline_build import InlineBuilder
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
+from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
 
 PLUGIN_COUNTS = (0, 1, 8, 32, 64)
 HOP_COUNTS = (0, 1, 8, 32)
@@ -44,7 +45,7 @@ def _stats_were_on(fd):
 def bench(scratch, repeat, runs):
     pkt = udp_packet()
     out = {"packet_bytes": len(pkt), "repeat": repeat, "runs": runs, "stats_on_during_runs": False}
-    tc = Toolchain(scratch.cache)
+    tc = Toolchain(scratch.cache, run_subprocess)
     direct = libbpf.BpfObject.open_file(tc.compile(os.path.join(BPF_DIR, "direct.c")).object_path)
     try:
         direct.load()

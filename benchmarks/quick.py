@@ -36,6 +36,7 @@ import swap
 import traffic
 import vm_freplace
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
+from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
 
 # What each mode runs. quick: a few minutes, no VM; full: everything.
 MODES = {
@@ -86,7 +87,7 @@ def main(argv=None):
     started = time.time()
     sections = {}
     try:
-        facts = machine_facts(Toolchain(scratch.cache))
+        facts = machine_facts(Toolchain(scratch.cache, run_subprocess))
         log("mode %s on kernel %s, %s, load average %.1f" % (args.mode, facts["kernel"], facts["cpu_model"],
                                                              facts["load_average_at_start"][0]))
         sections["jit"] = jit_facts.collect(scratch)

@@ -12,6 +12,7 @@ import socket
 from ansible_collections.ebpf.datapath.plugins.module_utils import attach as att
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
+from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENDPOINT = 42
@@ -27,7 +28,7 @@ class Cilium:
         self.globals_dir = globals_dir
         self.extra = "10.199.%d.11" % lab.net
         cache = os.environ.get("EBPF_DATAPATH_CACHE_DIR") or os.path.join(globals_dir + "-cache")
-        obj_path = Toolchain(cache).compile(os.path.join(ROOT, "bpf", "testdata", "cilium_standin.c")).object_path
+        obj_path = Toolchain(cache, run_subprocess).compile(os.path.join(ROOT, "bpf", "testdata", "cilium_standin.c")).object_path
         self.obj = libbpf.BpfObject.open_file(obj_path)
         self.obj.load()
         os.makedirs(globals_dir)

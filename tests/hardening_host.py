@@ -484,5 +484,6 @@ def fresh_host(state_parent, quiet=True):
 def compile_testdata(name):
     """A test program compiled into the shared cache (path of the cached object)."""
     from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
-    return Toolchain(os.environ.get("EBPF_DATAPATH_CACHE_DIR") or CACHE).compile(
+    from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
+    return Toolchain(os.environ.get("EBPF_DATAPATH_CACHE_DIR") or CACHE, run_subprocess).compile(
         os.path.join(TESTDATA, name)).object_path

@@ -40,8 +40,11 @@ class Engine:
     # module_common leaves checking, claiming and releasing the roots to us.
     CLAIMS_ROOTS = True
 
-    def __init__(self, bpffs_root, state_dir, check_mode=False, lock_timeout=300.0):
+    def __init__(self, bpffs_root, state_dir, check_mode=False, lock_timeout=300.0, run=None):
         self.layout = Layout(bpffs_root, state_dir)
+        # The toolchain's command runner (toolchain._run_probe); None: this run
+        # has no way to start clang, and a compile says so.
+        self.run = run
         self.check_mode = check_mode
         self.lock = Lock(self.layout, timeout=lock_timeout)
         self.registry = None
@@ -106,7 +109,9 @@ class Engine:
             # headers), so hosts simulated on one machine, or a test VM that runs
             # the same clang, may share one: EBPF_DATAPATH_CACHE_DIR names it.
             cache = os.environ.get("EBPF_DATAPATH_CACHE_DIR") or self.layout.cache_dir
-            self._toolchain = Toolchain(cache)
+            if self.run is None:
+                raise DatapathError("this run cannot start clang: the Engine was made without a command runner")
+            self._toolchain = Toolchain(cache, self.run)
         return self._toolchain
 
     def save(self, crash_at="while_saving"):

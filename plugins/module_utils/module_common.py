@@ -57,6 +57,16 @@ def check_common(params):
                             "more than 0 and at most %d (one day)" % (timeout, int(LOCK_TIMEOUT_MAX)))
 
 
+def module_runner(module):
+    """The toolchain's command runner inside a module: AnsibleModule.run_command,
+    argv as given (no ~ or $VAR expansion), bytes in and out, OSError raised
+    rather than turned into a failure (a probe tries commands that may be absent)."""
+    def run(argv, data=None, cwd=None):
+        return module.run_command(argv, data=data, binary_data=True, cwd=cwd, encoding=None,
+                                  expand_user_and_vars=False, handle_exceptions=False)
+    return run
+
+
 def engine(module):
     """The Engine for this module's options, entered by ``with``: the options and
     roots checked first (roots.check_roots), then the roots claimed (not in check
@@ -76,6 +86,7 @@ class _EngineRun:
     def __init__(self, module):
         self.params = module.params
         self.check_mode = module.check_mode
+        self.run = module_runner(module)
         self.engine = None
 
     def _claim(self):
@@ -94,7 +105,7 @@ class _EngineRun:
         if ours:
             self._claim()
         self.engine = Engine(self.params["bpffs_root"], self.params["state_dir"],
-                             check_mode=self.check_mode, lock_timeout=self.params["lock_timeout"])
+                             check_mode=self.check_mode, lock_timeout=self.params["lock_timeout"], run=self.run)
         eng = self.engine.__enter__()
         if ours:
             try:
@@ -127,20 +138,10 @@ def fail(module, exc, **extra):
 
 
 def known_errors():
-    """The exception types that carry an operator-facing message."""
-    from ansible_collections.ebpf.datapath.plugins.module_utils.converge import DatapathError
-    from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError as BaseError
-    from ansible_collections.ebpf.datapath.plugins.module_utils.state import StateError
-    from ansible_collections.ebpf.datapath.plugins.module_utils.naming import InvalidName
-    from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import BpfError
-    from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import ToolchainError
-    errors = [BaseError, DatapathError, StateError, InvalidName, BpfError, ToolchainError]
-    try:
-        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachError
-        errors.append(AttachError)
-    except ImportError:
-        pass
-    return tuple(errors)
+    """The exception types that carry an operator-facing message: every one
+    subclasses errors.DatapathError."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
+    return (DatapathError,)
 
 
 def diff_of(result):

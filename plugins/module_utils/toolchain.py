@@ -44,7 +44,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sysconfig
 import tempfile
 import time
@@ -223,18 +222,50 @@ def _remember_probe(key, info):
         pass  # a cache we cannot write is only slower
 
 
-def _run_probe(argv, stdin_text=None):
+# How commands run. module_utils never start a process themselves (a module
+# uses AnsibleModule.run_command: module_common.module_runner); whoever makes a
+# Toolchain hands it a runner: run(argv, data=None, cwd=None) ->
+# (rc, stdout bytes, stderr bytes), raising OSError when argv[0] cannot run.
+# The controller, tests and benchmarks use plugins/plugin_utils/runner.py.
+#
+# Every command runs under coreutils' timeout (a runaway clang is killed) and
+# env -u (the variables of _CLANG_ENV_PREFIXES are dropped): the runners need
+# neither a timeout nor an environment of their own.
+_TIMED_OUT = (124, 128 + 9)  # timeout(1): the limit passed; KILL after --kill-after
+
+
+def bounded(argv, timeout):
+    """argv run with the clang-influencing variables unset and a time limit."""
+    unset = []
+    for name in sorted(os.environ):
+        if name.startswith(_CLANG_ENV_PREFIXES):
+            unset += ["-u", name]
+    return ["env"] + unset + ["timeout", "--kill-after=5", "%g" % timeout] + list(argv)
+
+
+class _Proc:
+    """What a probe saw: returncode, stdout and stderr as text."""
+
+    def __init__(self, rc, out, err):
+        self.returncode = rc
+        self.stdout = out.decode("utf-8", "replace")
+        self.stderr = err.decode("utf-8", "replace")
+
+
+def _run_probe(run, argv, stdin_text=None):
     try:
-        proc = subprocess.run(argv, input=stdin_text, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              universal_newlines=True, timeout=PROBE_TIMEOUT, check=False)
-    except (OSError, subprocess.SubprocessError) as exc:
+        rc, out, err = run(bounded(argv, PROBE_TIMEOUT), data=stdin_text)
+    except OSError as exc:
         return None, str(exc)
-    return proc, None
+    if rc in _TIMED_OUT:
+        return None, "no answer within %d s" % PROBE_TIMEOUT
+    return _Proc(rc, out, err), None
 
 
-def probe_clang(path):
+def probe_clang(run, path):
     """Return ClangInfo for the clang at ``path`` (a path or a name on PATH), or
-    raise ToolchainError saying why it cannot build BPF objects."""
+    raise ToolchainError saying why it cannot build BPF objects. ``run``: the
+    command runner (see _run_probe)."""
     resolved = path if os.sep in path else shutil.which(path)
     if not resolved or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
         raise ToolchainError("clang '%s' was not found or is not executable; install clang (%s) "
@@ -256,7 +287,7 @@ def probe_clang(path):
         _probe_cache[cache_key] = info
         return info
     try:
-        info = _probe_uncached(resolved)
+        info = _probe_uncached(run, resolved)
     except ToolchainError as exc:
         _probe_cache[cache_key] = exc
         raise
@@ -266,8 +297,8 @@ def probe_clang(path):
     return info
 
 
-def _probe_uncached(path):
-    proc, err = _run_probe([path, "--version"])
+def _probe_uncached(run, path):
+    proc, err = _run_probe(run, [path, "--version"])
     if proc is None or proc.returncode != 0:
         raise ToolchainError("clang '%s' does not run (%s); install clang (%s)"
                              % (path, err or (proc.stderr.strip() or "exit %d" % proc.returncode), INSTALL_HINT))
@@ -281,23 +312,23 @@ def _probe_uncached(path):
     if major < MIN_CLANG_MAJOR:
         raise ToolchainError("clang '%s' is version %s; BPF objects need clang >= %d (%s)"
                              % (path, version, MIN_CLANG_MAJOR, INSTALL_HINT))
-    if not _supports_bpf(path):
+    if not _supports_bpf(run, path):
         raise ToolchainError("clang '%s' (%s) was built without the BPF target; install a clang "
                              "with it (%s)" % (path, version, INSTALL_HINT))
     return ClangInfo(path, version, major, banner)
 
 
-def _supports_bpf(path):
-    proc, _err = _run_probe([path, "-print-targets"])
+def _supports_bpf(run, path):
+    proc, _err = _run_probe(run, [path, "-print-targets"])
     if proc is not None and proc.returncode == 0:
         return any(line.split()[:1] == ["bpf"] for line in proc.stdout.splitlines())
     # Fall back to a trivial compile when -print-targets is not understood.
-    proc, _err = _run_probe([path, "-target", "bpf", "-x", "c", "-c", "-", "-o", os.devnull],
+    proc, _err = _run_probe(run, [path, "-target", "bpf", "-x", "c", "-c", "-", "-o", os.devnull],
                             stdin_text="int dp_probe;\n")
     return proc is not None and proc.returncode == 0
 
 
-def find_clang(preferred=None):
+def find_clang(run, preferred=None):
     """The newest usable clang: ``preferred`` (a path or name) when it works,
     else the newest of clang-19 ... clang-14 and clang on PATH.
 
@@ -306,7 +337,7 @@ def find_clang(preferred=None):
     problems = []
     if preferred:
         try:
-            return probe_clang(preferred)
+            return probe_clang(run, preferred)
         except ToolchainError as exc:
             problems.append(str(exc))
     found = []
@@ -320,7 +351,7 @@ def find_clang(preferred=None):
             continue
         seen.add(real)
         try:
-            info = probe_clang(path)
+            info = probe_clang(run, path)
         except ToolchainError as exc:
             problems.append(str(exc))
             continue
@@ -338,7 +369,7 @@ def find_clang(preferred=None):
 _arch_include_cache = []
 
 
-def arch_include_dir():
+def arch_include_dir(run):
     """The multiarch include dir holding <asm/...> (``/usr/include/<triplet>``),
     or None where the distribution keeps asm/ directly in /usr/include."""
     if _arch_include_cache:
@@ -346,7 +377,9 @@ def arch_include_dir():
     # Debian's Python knows the triplet: no gcc start needed.
     triplet = sysconfig.get_config_var("MULTIARCH") or None
     for argv in ([] if triplet else (["gcc", "-print-multiarch"], ["dpkg-architecture", "-qDEB_HOST_MULTIARCH"])):
-        proc, _err = _run_probe(argv)
+        if not shutil.which(argv[0]):
+            continue
+        proc, _err = _run_probe(run, argv)
         if proc is not None and proc.returncode == 0 and proc.stdout.strip():
             triplet = proc.stdout.strip().splitlines()[0].strip()
             break
@@ -366,11 +399,10 @@ def _sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def _clang_env():
-    """The environment without the variables that make clang's driver add
-    arguments (CCC_OVERRIDE_OPTIONS) or write logs (CC_PRINT_OPTIONS_FILE,
-    CC_LOG_DIAGNOSTICS_FILE, ...): flags reach clang only through check_cflags."""
-    return dict((k, v) for k, v in os.environ.items() if not k.startswith(("CCC_", "CC_")))
+# Variables that make clang's driver add arguments (CCC_OVERRIDE_OPTIONS) or
+# write logs (CC_PRINT_OPTIONS_FILE, CC_LOG_DIAGNOSTICS_FILE, ...): bounded()
+# unsets them, so flags reach clang only through check_cflags.
+_CLANG_ENV_PREFIXES = ("CCC_", "CC_")
 
 
 def shipped_include_dir(cache_dir):
@@ -599,15 +631,18 @@ def _define_args(defines):
 class Toolchain:
     """clang plus a compile cache under ``cache_dir``.
 
-    ``clang``: a path or name to use exactly (ToolchainError when it does not
-    work); None picks the newest usable clang (find_clang()).
+    ``run``: the command runner (module_common.module_runner in a module,
+    plugin_utils.runner.run_subprocess elsewhere). ``clang``: a path or name to
+    use exactly (ToolchainError when it does not work); None picks the newest
+    usable clang (find_clang()).
     ``clang_runs`` counts the compiles this instance handed to clang.
     """
 
-    def __init__(self, cache_dir, clang=None, timeout=COMPILE_TIMEOUT):
+    def __init__(self, cache_dir, run, clang=None, timeout=COMPILE_TIMEOUT):
         self.cache_dir = os.path.abspath(cache_dir)
+        self.run = run
         _probe_file[0] = os.path.join(self.cache_dir, "clang-probe.json")
-        self.clang = probe_clang(clang) if clang else find_clang()
+        self.clang = probe_clang(run, clang) if clang else find_clang(run)
         self.timeout = timeout
         self.clang_runs = 0
 
@@ -615,7 +650,7 @@ class Toolchain:
 
     def _common_args(self, cflags, include_dirs, defines):
         args = list(BASE_CFLAGS)
-        arch = arch_include_dir()
+        arch = arch_include_dir(self.run)
         if arch:
             args.append("-I" + arch)
         for inc in include_dirs:
@@ -735,19 +770,16 @@ class Toolchain:
             try:
                 # cwd = the source's directory: it is recorded in the debug info,
                 # and fixing it makes the object a function of the cache key.
-                proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, cwd=os.path.dirname(src), env=_clang_env(),
-                                      timeout=self.timeout, check=False)
-            except subprocess.TimeoutExpired:
-                raise CompileError("%s: clang did not finish within %d s; the source may expand to "
-                                   "something huge (macros, unrolled loops)" % (src, self.timeout), shown)
+                rc, _out, err = self.run(bounded(argv, self.timeout), cwd=os.path.dirname(src))
             except OSError as exc:
                 raise ToolchainError("cannot run clang %s: %s; install clang (%s)"
                                      % (self.clang.path, exc, INSTALL_HINT))
-            stderr = bound_output(proc.stderr.decode("utf-8", "replace"))
-            if proc.returncode != 0:
-                raise CompileError(stderr or "clang exited with status %d and no message" % proc.returncode,
-                                   shown)
+            if rc in _TIMED_OUT:
+                raise CompileError("%s: clang did not finish within %d s; the source may expand to "
+                                   "something huge (macros, unrolled loops)" % (src, self.timeout), shown)
+            stderr = bound_output(err.decode("utf-8", "replace"))
+            if rc != 0:
+                raise CompileError(stderr or "clang exited with status %d and no message" % rc, shown)
             try:
                 with open(dep_tmp, "r") as handle:
                     deps = parse_depfile(handle.read())

@@ -286,13 +286,14 @@ def test_engine_claims_its_roots_before_making_anything(tmp_path):
     is refused with nothing made there or in bpffs, not even the lock file."""
     import secrets
     from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
+    from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
     from ansible_collections.ebpf.datapath.plugins.module_utils.roots import RootsError
     state = tmp_path / "theirs"
     state.mkdir()
     (state / "notes.txt").write_text("someone else's\n")
     bpffs = "/sys/fs/bpf/dpt-h1-" + secrets.token_hex(4)
     with pytest.raises(RootsError) as err:
-        with Engine(bpffs, str(state)):
+        with Engine(bpffs, str(state), run=run_subprocess):
             pass
     assert "not ebpf.datapath's" in str(err.value)
     assert sorted(os.listdir(str(state))) == ["notes.txt"] and not os.path.exists(bpffs)

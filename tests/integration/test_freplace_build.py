@@ -15,6 +15,7 @@ from ansible_collections.ebpf.datapath.plugins.module_utils import chain as chai
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
 from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
+from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import program_family
 
 import freplace_cases as cases
@@ -24,7 +25,7 @@ BPF_PROG_TYPE_EXT = 28
 
 @pytest.fixture
 def engine(bpffs_root, state_dir):
-    with Engine(bpffs_root, state_dir) as eng:
+    with Engine(bpffs_root, state_dir, run=run_subprocess) as eng:
         cases.install(eng)
         cases.install(eng, cases.SIXTY_FOUR)
         yield eng

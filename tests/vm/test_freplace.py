@@ -18,6 +18,7 @@ import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf, probe
 from ansible_collections.ebpf.datapath.plugins.module_utils.converge import DatapathError, Engine
+from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
 from ansible_collections.ebpf.datapath.plugins.module_utils.maps import read_pinned
 
 import freplace_cases as cases
@@ -35,7 +36,7 @@ class VmHost:
         self.lab, self.bpffs_root, self.state_dir = lab, bpffs_root, state_dir
 
     def engine(self, check_mode=False):
-        return Engine(self.bpffs_root, self.state_dir, check_mode=check_mode)
+        return Engine(self.bpffs_root, self.state_dir, check_mode=check_mode, run=run_subprocess)
 
     def counter(self, plugin, mapname="counts", key=0):
         return read_pinned(os.path.join(self.bpffs_root, "plugins", plugin, "maps", mapname)).get(key, 0)

@@ -21,6 +21,7 @@ from ansible_collections.ebpf.datapath.plugins.module_utils.prune import (  # no
     DEFAULT_CACHE_BUDGET_BYTES, DEFAULT_CACHE_BUDGET_ENTRIES, ORPHAN_AGE_SECONDS, prune, referenced_objects)
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import Layout  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain  # noqa: E402
+from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
@@ -43,7 +44,7 @@ def files_under(top):
 def host(tmp_path):
     layout = Layout(bpffs_root=str(tmp_path / "bpffs"), state_dir=str(tmp_path / "state"))
     os.makedirs(layout.objects_dir)
-    return layout, Toolchain(layout.cache_dir)
+    return layout, Toolchain(layout.cache_dir, run_subprocess)
 
 
 def compile_n(toolchain, count, start=0, age_step=100):

@@ -27,8 +27,10 @@ from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf  # noq
 from ansible_collections.ebpf.datapath.plugins.module_utils import toolchain as tc  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import (  # noqa: E402
     CompileError, Toolchain, ToolchainError, find_clang, parse_depfile)
+from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess  # noqa: E402
 
-REAL_CLANG = find_clang().path
+RUNNER_IMPORT = "from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess"
+REAL_CLANG = find_clang(run_subprocess).path
 
 PROGRAM = textwrap.dedent("""\
     #include <linux/bpf.h>
@@ -110,7 +112,7 @@ def tmp_leftovers(cache):
 # finding clang
 
 def test_find_clang_picks_a_working_bpf_clang():
-    info = find_clang()
+    info = find_clang(run_subprocess)
     assert info.major >= tc.MIN_CLANG_MAJOR
     assert os.path.isabs(info.path) and os.access(info.path, os.X_OK)
     out = subprocess.run([info.path, "--version"], capture_output=True, text=True, check=True).stdout
@@ -127,13 +129,13 @@ def test_find_clang_picks_a_working_bpf_clang():
 
 def test_preferred_clang_wins_when_it_works_and_falls_back_when_not(tmp_path):
     wrapper, _log = make_wrapper(tmp_path)
-    assert find_clang(preferred=wrapper).path == wrapper
-    assert find_clang(preferred="/nonexistent/clang").path == REAL_CLANG
+    assert find_clang(run_subprocess, preferred=wrapper).path == wrapper
+    assert find_clang(run_subprocess, preferred="/nonexistent/clang").path == REAL_CLANG
 
 
 def test_missing_clang_says_what_to_install(tmp_path):
     with pytest.raises(ToolchainError) as err:
-        Toolchain(str(tmp_path / "cache"), clang="/nonexistent")
+        Toolchain(str(tmp_path / "cache"), run_subprocess, clang="/nonexistent")
     assert "/nonexistent" in str(err.value)
     assert "apt-get install clang-19" in str(err.value)
 
@@ -141,7 +143,7 @@ def test_missing_clang_says_what_to_install(tmp_path):
 def test_no_clang_on_path_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolchainError) as err:
-        find_clang()
+        find_clang(run_subprocess)
     assert "apt-get install clang-19" in str(err.value)
     assert "no usable clang" in str(err.value)
 
@@ -151,7 +153,7 @@ def test_a_program_that_is_not_clang_is_refused(tmp_path):
     fake.write_text("#!%s\nprint('gcc (Debian 12.2.0-14) 12.2.0')\n" % sys.executable)
     fake.chmod(0o755)
     with pytest.raises(ToolchainError) as err:
-        Toolchain(str(tmp_path / "cache"), clang=str(fake))
+        Toolchain(str(tmp_path / "cache"), run_subprocess, clang=str(fake))
     assert "does not look like clang" in str(err.value)
     assert "apt-get install clang-19" in str(err.value)
 
@@ -162,11 +164,12 @@ def test_clang_is_probed_once_per_cache_not_once_per_process(tmp_path):
     wrapper, log = make_wrapper(tmp_path)
     cache = str(tmp_path / "cache")
     code = ("from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain; "
-            "print(Toolchain(%r, clang=%r).clang.version)" % (cache, wrapper))
+            "%s; "
+            "print(Toolchain(%r, run_subprocess, clang=%r).clang.version)" % (RUNNER_IMPORT, cache, wrapper))
     probes = []
     for _run in range(3):
         out = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, check=True)
-        assert out.stdout.strip() == find_clang().version
+        assert out.stdout.strip() == find_clang(run_subprocess).version
         probes.append(len(log.read_text().splitlines()) if log.exists() else 0)
     assert probes[0] >= 1 and probes[1] == probes[0] and probes[2] == probes[0]
     os.utime(wrapper, None)  # a new clang (same path, new mtime): probed again
@@ -180,18 +183,18 @@ def test_clang_is_probed_once_per_cache_not_once_per_process(tmp_path):
 # argv
 
 def test_argv_is_a_list_for_bpf_with_arch_and_collection_includes(project):
-    toolchain = Toolchain(project["cache"])
+    toolchain = Toolchain(project["cache"], run_subprocess)
     out = str(project["tmp"] / "out.o")
     res = toolchain.compile(project["src"], include_dirs=[str(project["tmp"])], defines={"VERDICT": 2},
                             cflags=["-Wall"], out_path=out)
     argv = res.argv
     assert argv[0] == toolchain.clang.path
     assert argv[1:6] == ["-target", "bpf", "-g", "-O2", "-mcpu=v3"]
-    assert "-I" + tc.arch_include_dir() in argv
+    assert "-I" + tc.arch_include_dir(run_subprocess) in argv
     triplet = subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"], capture_output=True, text=True,
                              check=True).stdout.strip()
-    assert tc.arch_include_dir() == "/usr/include/" + triplet
-    assert os.path.isfile(os.path.join(tc.arch_include_dir(), "asm", "types.h"))
+    assert tc.arch_include_dir(run_subprocess) == "/usr/include/" + triplet
+    assert os.path.isfile(os.path.join(tc.arch_include_dir(run_subprocess), "asm", "types.h"))
     assert "-I" + tc.shipped_include_dir(project["cache"]) in argv
     assert "-I" + str(project["tmp"]) in argv
     assert argv.index("-DVERDICT=2") < argv.index("-Wall") < argv.index("-c")
@@ -204,13 +207,13 @@ def test_collection_header_needs_no_include_dir(tmp_path):
     src = tmp_path / "hook.c"
     src.write_text('#include <ebpf_datapath.h>\nSEC("tc") int h(struct __sk_buff *s) { return DP_CONTINUE; }\n'
                    'char LICENSE[] SEC("license") = "GPL";\n')
-    res = Toolchain(str(tmp_path / "cache")).compile(str(src))
+    res = Toolchain(str(tmp_path / "cache"), run_subprocess).compile(str(src))
     assert program_names(res.object_path) == ["h"]
 
 
 @pytest.mark.parametrize("flag", ["-o", "-c", "-MD", "-MF", "-E", "-target", "--target=x86_64"])
 def test_cflags_that_change_the_output_are_refused(project, flag):
-    toolchain = Toolchain(project["cache"])
+    toolchain = Toolchain(project["cache"], run_subprocess)
     with pytest.raises(ToolchainError) as err:
         toolchain.compile(project["src"], cflags=[flag, "x"])
     assert repr(flag) in str(err.value)
@@ -219,19 +222,19 @@ def test_cflags_that_change_the_output_are_refused(project, flag):
 
 def test_cflags_as_a_string_are_refused(project):
     with pytest.raises(ToolchainError):
-        Toolchain(project["cache"]).compile(project["src"], cflags="-Wall -Werror")
+        Toolchain(project["cache"], run_subprocess).compile(project["src"], cflags="-Wall -Werror")
 
 
 def test_define_names_must_be_identifiers(project):
     with pytest.raises(ToolchainError):
-        Toolchain(project["cache"]).compile(project["src"], defines={"A B": "1"})
+        Toolchain(project["cache"], run_subprocess).compile(project["src"], defines={"A B": "1"})
 
 
 # ---------------------------------------------------------------------------
 # cache
 
 def test_cache_hit_does_not_run_clang(project):
-    toolchain = Toolchain(project["cache"])
+    toolchain = Toolchain(project["cache"], run_subprocess)
     first = toolchain.compile(project["src"])
     second = toolchain.compile(project["src"])
     assert toolchain.clang_runs == 1
@@ -243,18 +246,19 @@ def test_cache_hit_does_not_run_clang(project):
 
 def test_cache_hit_across_instances_and_processes(project):
     wrapper, log = make_wrapper(project["tmp"])
-    one = Toolchain(project["cache"], clang=wrapper)
+    one = Toolchain(project["cache"], run_subprocess, clang=wrapper)
     first = one.compile(project["src"])
     assert compiles_logged(log) == 1
 
-    two = Toolchain(project["cache"], clang=wrapper)
+    two = Toolchain(project["cache"], run_subprocess, clang=wrapper)
     second = two.compile(project["src"], out_path=str(project["tmp"] / "two.o"))
     assert two.clang_runs == 0 and second.cached
     assert compiles_logged(log) == 1
 
     script = ("import json, sys\n"
               "from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain\n"
-              "t = Toolchain(sys.argv[1], clang=sys.argv[2])\n"
+              + RUNNER_IMPORT + "\n"
+              "t = Toolchain(sys.argv[1], run_subprocess, clang=sys.argv[2])\n"
               "r = t.compile(sys.argv[3])\n"
               "print(json.dumps({'cached': r.cached, 'sha256': r.sha256, 'runs': t.clang_runs}))\n")
     proc = subprocess.run([sys.executable, "-c", script, project["cache"], wrapper, project["src"]],
@@ -266,7 +270,7 @@ def test_cache_hit_across_instances_and_processes(project):
 
 
 def test_changed_header_is_a_miss_and_the_old_entry_stays(project):
-    toolchain = Toolchain(project["cache"])
+    toolchain = Toolchain(project["cache"], run_subprocess)
     base = toolchain.compile(project["src"])
     project["header"].write_text("#define KNOB 1\n")
     changed = toolchain.compile(project["src"])
@@ -279,7 +283,7 @@ def test_changed_header_is_a_miss_and_the_old_entry_stays(project):
 
 
 def test_changed_define_is_a_miss(project):
-    toolchain = Toolchain(project["cache"])
+    toolchain = Toolchain(project["cache"], run_subprocess)
     one = toolchain.compile(project["src"], defines={"VERDICT": 1})
     two = toolchain.compile(project["src"], defines={"VERDICT": 2})
     assert not two.cached and toolchain.clang_runs == 2
@@ -289,7 +293,7 @@ def test_changed_define_is_a_miss(project):
 
 
 def test_changed_source_and_changed_cflags_are_misses(project):
-    toolchain = Toolchain(project["cache"])
+    toolchain = Toolchain(project["cache"], run_subprocess)
     toolchain.compile(project["src"])
     assert not toolchain.compile(project["src"], cflags=["-Wall"]).cached
     with open(project["src"], "a") as handle:
@@ -306,7 +310,7 @@ def test_header_names_with_spaces_hash_and_dollar_are_tracked(tmp_path):
     header.write_text("#define ODD 1\n")
     src = tmp_path / "odd.c"
     src.write_text('#include "odd dir/we ird#1 $x.h"\nint odd = ODD;\n')
-    toolchain = Toolchain(str(tmp_path / "cache"))
+    toolchain = Toolchain(str(tmp_path / "cache"), run_subprocess)
     toolchain.compile(str(src))
     assert toolchain.compile(str(src)).cached
     header.write_text("#define ODD 2\n")
@@ -315,7 +319,7 @@ def test_header_names_with_spaces_hash_and_dollar_are_tracked(tmp_path):
 
 
 def test_out_path_is_a_copy_not_the_cache_entry(project):
-    toolchain = Toolchain(project["cache"])
+    toolchain = Toolchain(project["cache"], run_subprocess)
     out = project["tmp"] / "mine.o"
     res = toolchain.compile(project["src"], out_path=str(out))
     out.write_bytes(b"scribbled over")
@@ -325,7 +329,7 @@ def test_out_path_is_a_copy_not_the_cache_entry(project):
 
 
 def test_a_damaged_cache_entry_is_rebuilt_not_served(project):
-    toolchain = Toolchain(project["cache"])
+    toolchain = Toolchain(project["cache"], run_subprocess)
     res = toolchain.compile(project["src"])
     os.chmod(res.object_path, 0o600)
     with open(res.object_path, "r+b") as handle:
@@ -340,7 +344,8 @@ def test_concurrent_compiles_never_see_a_partial_object(project):
     """Four processes fill an empty cache with the same source at once."""
     script = ("import json, sys\n"
               "from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain\n"
-              "r = Toolchain(sys.argv[1]).compile(sys.argv[2], out_path=sys.argv[3])\n"
+              + RUNNER_IMPORT + "\n"
+              "r = Toolchain(sys.argv[1], run_subprocess).compile(sys.argv[2], out_path=sys.argv[3])\n"
               "print(json.dumps({'sha256': r.sha256}))\n")
     procs = [subprocess.Popen([sys.executable, "-c", script, project["cache"], project["src"],
                                str(project["tmp"] / ("p%d.o" % i))],
@@ -368,7 +373,7 @@ def test_syntax_error_is_a_compile_error_with_file_line_col(tmp_path):
                    "{\n"
                    "    return 1 +;\n"
                    "}\n")
-    toolchain = Toolchain(str(tmp_path / "cache"))
+    toolchain = Toolchain(str(tmp_path / "cache"), run_subprocess)
     with pytest.raises(CompileError) as err:
         toolchain.compile(str(src))
     exc = err.value
@@ -387,7 +392,7 @@ def test_syntax_error_is_a_compile_error_with_file_line_col(tmp_path):
 def test_warnings_are_returned_and_kept_for_cache_hits(tmp_path):
     src = tmp_path / "warn.c"
     src.write_text("int f(void) { int unused; return 0; }\n")
-    toolchain = Toolchain(str(tmp_path / "cache"))
+    toolchain = Toolchain(str(tmp_path / "cache"), run_subprocess)
     first = toolchain.compile(str(src), cflags=["-Wall"])
     assert "warn.c:1:19: warning: unused variable 'unused'" in first.warnings
     assert toolchain.compile(str(src), cflags=["-Wall"]).warnings == first.warnings
@@ -395,7 +400,7 @@ def test_warnings_are_returned_and_kept_for_cache_hits(tmp_path):
 
 def test_clang_timeout_is_a_clear_error(project):
     wrapper, log = make_wrapper(project["tmp"], sleep_on_compile=30)
-    toolchain = Toolchain(project["cache"], clang=wrapper, timeout=1)
+    toolchain = Toolchain(project["cache"], run_subprocess, clang=wrapper, timeout=1)
     with pytest.raises(CompileError) as err:
         toolchain.compile(project["src"])
     assert "did not finish within 1 s" in str(err.value)
@@ -405,7 +410,7 @@ def test_clang_timeout_is_a_clear_error(project):
 
 def test_missing_source_is_a_toolchain_error(tmp_path):
     with pytest.raises(ToolchainError) as err:
-        Toolchain(str(tmp_path / "cache")).compile(str(tmp_path / "nope.c"))
+        Toolchain(str(tmp_path / "cache"), run_subprocess).compile(str(tmp_path / "nope.c"))
     assert "nope.c" in str(err.value)
 
 
@@ -413,7 +418,7 @@ def test_missing_source_is_a_toolchain_error(tmp_path):
 # generated sources
 
 def test_compile_source_text_caches_by_text_and_names_the_file(tmp_path):
-    toolchain = Toolchain(str(tmp_path / "cache"))
+    toolchain = Toolchain(str(tmp_path / "cache"), run_subprocess)
     text = PROGRAM.replace('#include "knobs.h"', "#define KNOB 0")
     first = toolchain.compile_source_text(text, "dispatcher")
     second = toolchain.compile_source_text(text, "dispatcher")
@@ -430,7 +435,7 @@ def test_compile_source_text_caches_by_text_and_names_the_file(tmp_path):
 @pytest.mark.parametrize("name", ["../x", "a/b", "", ".hidden"])
 def test_compile_source_text_refuses_path_names(tmp_path, name):
     with pytest.raises(ToolchainError):
-        Toolchain(str(tmp_path / "cache")).compile_source_text("int x;\n", name)
+        Toolchain(str(tmp_path / "cache"), run_subprocess).compile_source_text("int x;\n", name)
 
 
 # ---------------------------------------------------------------------------
@@ -458,7 +463,7 @@ ALLOWED = [
 
 @pytest.mark.parametrize("flags", ALLOWED, ids=" ".join)
 def test_allowed_cflags_reach_clang_and_compile(project, flags):
-    toolchain = Toolchain(project["cache"])
+    toolchain = Toolchain(project["cache"], run_subprocess)
     res = toolchain.compile(project["src"], cflags=flags)
     assert toolchain.clang_runs == 1
     index = res.argv.index(flags[0])
@@ -486,7 +491,7 @@ REFUSED = [
 
 @pytest.mark.parametrize("flags,why", REFUSED, ids=lambda v: " ".join(v) if isinstance(v, list) else v)
 def test_refused_cflags_name_the_flag_and_clang_never_runs(project, flags, why):
-    toolchain = Toolchain(project["cache"])
+    toolchain = Toolchain(project["cache"], run_subprocess)
     with pytest.raises(ToolchainError) as err:
         toolchain.compile(project["src"], cflags=flags)
     msg = str(err.value)
@@ -507,7 +512,7 @@ def test_an_included_file_is_never_echoed_whole(tmp_path):
     src = tmp_path / "ok.c"
     src.write_text("int ok(void) { return 0; }\n")
     with pytest.raises(CompileError) as err:
-        Toolchain(str(tmp_path / "cache")).compile(str(src), cflags=["-include", str(secret)])
+        Toolchain(str(tmp_path / "cache"), run_subprocess).compile(str(src), cflags=["-include", str(secret)])
     exc = err.value
     for text in (str(exc), exc.diagnostics, exc.log):
         echoed = [n for n in range(30) if "secret_line_%02d" % n in text]
@@ -534,19 +539,19 @@ def test_the_environment_cannot_add_flags_or_logs(project, tmp_path, monkeypatch
     monkeypatch.setenv("CCC_OVERRIDE_OPTIONS", "+-ftime-trace=%s" % trace)
     monkeypatch.setenv("CC_PRINT_OPTIONS", "1")
     monkeypatch.setenv("CC_PRINT_OPTIONS_FILE", str(log))
-    toolchain = Toolchain(project["cache"])
+    toolchain = Toolchain(project["cache"], run_subprocess)
     toolchain.compile(project["src"])
     assert toolchain.clang_runs == 1
     assert not trace.exists() and not log.exists()
     # The oracle: the same variables do reach a clang started with our environment.
     subprocess.run([toolchain.clang.path, "-target", "bpf", "-c", project["src"], "-o", str(tmp_path / "x.o"),
-                    "-I" + tc.arch_include_dir(), "-I" + os.path.dirname(project["src"])],
+                    "-I" + tc.arch_include_dir(run_subprocess), "-I" + os.path.dirname(project["src"])],
                    capture_output=True, check=True)
     assert trace.exists() and log.exists()
 
 
 def test_a_crashing_clang_writes_no_reproducer(project):
-    assert "-fno-crash-diagnostics" in Toolchain(project["cache"]).compile(project["src"]).argv
+    assert "-fno-crash-diagnostics" in Toolchain(project["cache"], run_subprocess).compile(project["src"]).argv
 
 
 # ---------------------------------------------------------------------------
@@ -587,17 +592,20 @@ def test_the_header_is_there_when_the_modules_run_from_a_zip(tmp_path):
         for pkg in ("ansible_collections", "ansible_collections/ebpf", "ansible_collections/ebpf/datapath",
                     "ansible_collections/ebpf/datapath/plugins"):
             zf.writestr(pkg + "/__init__.py", "")
-        base = os.path.join(ROOT, "plugins", "module_utils")
-        for name in os.listdir(base):
-            if name.endswith(".py"):
-                zf.write(os.path.join(base, name), "ansible_collections/ebpf/datapath/plugins/module_utils/" + name)
+        for part in ("module_utils", "plugin_utils"):  # plugin_utils: the runner the test passes
+            base = os.path.join(ROOT, "plugins", part)
+            for name in os.listdir(base):
+                if name.endswith(".py"):
+                    zf.write(os.path.join(base, name), "ansible_collections/ebpf/datapath/plugins/%s/%s" % (part, name))
     src = tmp_path / "hook.c"
     src.write_text(HOOK_WITH_HEADER)
     code = ("import sys; sys.path.insert(0, %r); "
             "from ansible_collections.ebpf.datapath.plugins.module_utils import toolchain as tc; "
             "assert tc.__file__.startswith(%r), tc.__file__; "
             "assert not __import__('os').path.isdir(tc.COLLECTION_INCLUDE); "
-            "print(tc.Toolchain(%r).compile(%r).object_path)" % (bundle, bundle, str(tmp_path / "cache"), str(src)))
+            "from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess; "
+            "print(tc.Toolchain(%r, run_subprocess).compile(%r).object_path)"
+            % (bundle, bundle, str(tmp_path / "cache"), str(src)))
     env = dict((k, v) for k, v in os.environ.items() if k != "PYTHONPATH")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=str(tmp_path),
                          check=False)
@@ -613,12 +621,12 @@ def test_linux_if_h_compiles_with_glibc_headers(tmp_path):
     src.write_text('#include <linux/if.h>\n#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n'
                    'SEC("tc") int h(struct __sk_buff *s) { return IFNAMSIZ == 16 ? 0 : 1; }\n'
                    'char LICENSE[] SEC("license") = "GPL";\n')
-    res = Toolchain(str(tmp_path / "cache")).compile(str(src))
+    res = Toolchain(str(tmp_path / "cache"), run_subprocess).compile(str(src))
     assert program_names(res.object_path) == ["h"]
     # The oracle: without the shipped stubs, clang stops where the issue said.
-    stubs_32 = os.path.join(tc.arch_include_dir(), "gnu", "stubs-32.h")
+    stubs_32 = os.path.join(tc.arch_include_dir(run_subprocess), "gnu", "stubs-32.h")
     if not os.path.exists(stubs_32):
-        clang = Toolchain(str(tmp_path / "cache")).clang.path
-        bare = subprocess.run([clang, "-target", "bpf", "-I" + tc.arch_include_dir(), "-c", str(src), "-o",
+        clang = Toolchain(str(tmp_path / "cache"), run_subprocess).clang.path
+        bare = subprocess.run([clang, "-target", "bpf", "-I" + tc.arch_include_dir(run_subprocess), "-c", str(src), "-o",
                                str(tmp_path / "bare.o")], capture_output=True, text=True, check=False)
         assert bare.returncode != 0 and "gnu/stubs-32.h" in bare.stderr

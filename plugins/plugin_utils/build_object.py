@@ -6,7 +6,7 @@ the entry point for builds on the Ansible controller (roles/bytecount runs it
 with delegate_to: localhost), so the controller uses exactly the flags, the
 clang choice and the include directories a target's build uses.
 
-    python -m ansible_collections.ebpf.datapath.plugins.module_utils.build_object \\
+    python -m ansible_collections.ebpf.datapath.plugins.plugin_utils.build_object \\
         --src bytecount.c --out build/bytecount.o --cache-dir build/cache [--cflag=-ffile-prefix-map=...]
 
 Prints one JSON object: {"object": path, "sha256": hex, "cached": bool,
@@ -23,13 +23,14 @@ import json
 import sys
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
+from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
 
 
 def build(src, out, cache_dir, cflags=(), include_dirs=(), clang=None):
     """Compile src to out with toolchain.Toolchain; returns the JSON-able result."""
     from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import CompileError, Toolchain
     try:
-        result = Toolchain(cache_dir, clang=clang).compile(src, cflags=list(cflags), include_dirs=list(include_dirs),
+        result = Toolchain(cache_dir, run_subprocess, clang=clang).compile(src, cflags=list(cflags), include_dirs=list(include_dirs),
                                                            out_path=out)
     except CompileError as exc:
         raise DatapathError("clang could not compile %s:\n%s" % (src, exc.diagnostics), log=exc.diagnostics)
@@ -49,10 +50,15 @@ def main(argv=None):
     try:
         out = build(args.src, args.out, args.cache_dir, args.cflag, args.include_dir, args.clang)
     except DatapathError as exc:
-        print(json.dumps({"failed": True, "msg": str(exc)}))
+        _emit({"failed": True, "msg": str(exc)})
         return 1
-    print(json.dumps(out, sort_keys=True))
+    _emit(out)
     return 0
+
+
+def _emit(result):
+    # Run by the controller's Python, not a module: the answer is one JSON line.
+    print(json.dumps(result, sort_keys=True))
 
 
 if __name__ == "__main__":

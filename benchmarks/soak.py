@@ -304,7 +304,7 @@ def flatness(censuses, keep):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--changes", type=int, default=1000)
     parser.add_argument("--rate", type=int, default=2000, help="packets per second")
     parser.add_argument("--backend", choices=["tcx", "clsact"], default="tcx")

@@ -30,8 +30,8 @@ def build(src, out, cache_dir, cflags=(), include_dirs=(), clang=None):
     """Compile src to out with toolchain.Toolchain; returns the JSON-able result."""
     from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import CompileError, Toolchain
     try:
-        result = Toolchain(cache_dir, run_subprocess, clang=clang).compile(src, cflags=list(cflags), include_dirs=list(include_dirs),
-                                                           out_path=out)
+        toolchain = Toolchain(cache_dir, run_subprocess, clang=clang)
+        result = toolchain.compile(src, cflags=list(cflags), include_dirs=list(include_dirs), out_path=out)
     except CompileError as exc:
         raise DatapathError("clang could not compile %s:\n%s" % (src, exc.diagnostics), log=exc.diagnostics)
     return {"object": result.object_path, "sha256": result.sha256, "cached": result.cached,

@@ -208,7 +208,6 @@ def assert_attached_once(ch, info):
         assert int.from_bytes(ch.cilium.slot(key)[:4], "little") == prog
 
 
-
 MOVE_POINTS = [p for p in POINTS if p != "after_map_pin"]
 
 
@@ -236,8 +235,8 @@ def test_a_killed_clsact_move_leaves_exactly_one_filter(tmp_path, point):
         filters = tc_filters(lab.ns_b, [lab.if_b])
         ours = [(direction, f[3]) for (_ifname, direction), found in filters.items() for f in found if f[2] == "bpf"]
         assert ours == [("egress", result["prog_id"])], "filters after the rerun: %s" % filters
-        assert host.run("dispatcher", **dict((k, v) for k, v in args("tc_egress").items()
-                                              if k not in ("bpffs_root", "state_dir")))["changed"] is False
+        rerun = dict((k, v) for k, v in args("tc_egress").items() if k not in ("bpffs_root", "state_dir"))
+        assert host.run("dispatcher", **rerun)["changed"] is False
         got, want = wait_for_objects(host)
         assert got["progs"] == want["progs"] and got["pins"] == want["pins"], (got, want)
         host.run("dispatcher", name="dmove", state="absent")

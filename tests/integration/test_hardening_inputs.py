@@ -294,7 +294,7 @@ CASES = [
     Case("source-without-hook-function", P, lambda w: dict(name="nohook", src=w.src("nohook.c")),
          ["no global function", "static"]),
     Case("cflags-clang-refuses", P, lambda w: dict(name="twin", src=w.src("counter_twin.c"),
-                                                                  cflags=["-Werror", BAD_FLAG]),
+                                                   cflags=["-Werror", BAD_FLAG]),
          ["clang could not compile", BAD_FLAG]),
     Case("maps-changed-shape", P, lambda w: dict(name="counter", src=w.src("counter_resized.c")),
          ["maps of plugin 'counter'", "state: absent, force: true"]),

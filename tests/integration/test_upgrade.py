@@ -78,8 +78,8 @@ def run_previous(pythonpath, module, args, expect_fail=False):
     try:
         result = json.loads(proc.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        raise AssertionError("previous %s printed no JSON (rc %d):\n%s\n%s" % (module, proc.returncode, proc.stdout,
-                                                                              proc.stderr))
+        raise AssertionError("previous %s printed no JSON (rc %d):\n%s\n%s"
+                             % (module, proc.returncode, proc.stdout, proc.stderr))
     assert bool(result.get("failed")) == expect_fail, "previous %s: %s" % (module, json.dumps(result))
     return result
 

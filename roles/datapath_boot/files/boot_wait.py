@@ -70,7 +70,7 @@ def name(netns, interface):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait at most")
     parser.add_argument("args_file", help="the boot unit's argument file (ANSIBLE_MODULE_ARGS with state_dir)")
     opts = parser.parse_args(argv)

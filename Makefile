@@ -38,11 +38,9 @@ VM_PACKAGES := qemu-system-x86 linux-image-amd64 busybox-static udev dropbear-bi
 	mmdebstrap e2fsprogs
 PACKAGES := $(BASE_PACKAGES) $(SANITY_PACKAGES) $(TEST_PACKAGES) $(VM_PACKAGES)
 
-# Tiers `make test` runs, in order. LATER_TIERS have targets but no content yet:
-# move each into TIERS when it has tests (an empty tier fails, it never passes).
-TIERS := sanity lint docs unit integration matrix molecule vm molecule-vm
-# boot (tests/boot/tier, a systemd VM rebooted) joins TIERS when it has its tests.
-LATER_TIERS := boot
+# Tiers `make test` runs, in order (an empty tier fails, it never passes).
+# boot: tests/boot/tier, a systemd Debian guest converged, rebooted and checked.
+TIERS := sanity lint docs unit integration matrix molecule vm molecule-vm boot
 
 # Tools from the venv come first on PATH; ansible finds the collection through
 # the symlink tree.
@@ -54,8 +52,8 @@ pytest_tier = rc=0; $(PY) -m pytest $(2) || rc=$$?; if [ $$rc -eq 5 ]; then echo
 
 require_root = if [ "$$(id -u)" -ne 0 ]; then echo "tier $(1) needs root (BPF, netns, bpffs)" >&2; exit 1; fi
 
-.PHONY: help setup setup-demo packages base-packages venv bpffs links test $(TIERS) $(LATER_TIERS) \
-	build changelog demo bench bench-quick clean distclean
+.PHONY: help setup setup-demo packages base-packages venv bpffs links test $(TIERS) \
+	build changelog demo bench bench-quick soak clean distclean
 
 help:
 	@echo "make setup        packages, .venv from requirements-dev.txt, bpffs, build/ symlink tree"
@@ -69,10 +67,10 @@ help:
 	@echo "make molecule     molecule scenarios on this host (extensions/molecule, all but vm)"
 	@echo "make vm           tests/vm in Debian's stock kernel (virtme-ng; freplace mode)"
 	@echo "make molecule-vm  extensions/molecule/vm: the scenario in a stock-kernel VM reached over SSH"
-	@echo "make boot         tests/boot/tier: a systemd VM rebooted (not in make test yet)"
+	@echo "make boot         tests/boot/tier: a systemd VM converged, rebooted and checked"
 	@echo "make build        collection tarball in build/"
 	@echo "make changelog    antsibull-changelog lint"
-	@echo "make demo | bench | bench-quick"
+	@echo "make demo | bench | bench-quick | soak"
 	@echo "make clean        remove build/ and tests/output; distclean also removes .venv"
 
 # ---------------------------------------------------------------- setup
@@ -217,6 +215,11 @@ bench: venv links bpffs
 	@$(call require_root,bench)
 	$(PY) benchmarks/quick.py --mode full
 	$(PY) benchmarks/report.py benchmarks/results/full.json
+
+# 1000 chain changes under sequence-numbered traffic (benchmarks/results/soak.json).
+soak: venv links bpffs
+	@$(call require_root,soak)
+	$(PY) benchmarks/soak.py
 
 # ---------------------------------------------------------------- cleanup
 

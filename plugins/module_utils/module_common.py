@@ -68,62 +68,20 @@ def module_runner(module):
 
 
 def engine(module):
-    """The Engine for this module's options, entered by ``with``: the options and
-    roots checked first (roots.check_roots), then the roots claimed (not in check
-    mode) before the Engine takes its lock (import late: libbpf needs the
-    target's libbpf.so.1, which require_libs-style checks report first)."""
-    return _EngineRun(module)
-
-
-class _EngineRun:
-    """``with engine(module) as eng``: check, claim, enter; on exit, remove a
-    bpffs_root left holding nothing but its marker. Until the Engine claims the
-    roots itself (Engine.CLAIMS_ROOTS), this does it around the Engine: once
-    before it takes the lock (nothing is made in roots that are not ours), once
-    under the lock (a concurrent run may have released an empty bpffs_root in
-    between)."""
-
-    def __init__(self, module):
-        self.params = module.params
-        self.check_mode = module.check_mode
-        self.run = module_runner(module)
-        self.engine = None
-
-    def _claim(self):
-        from ansible_collections.ebpf.datapath.plugins.module_utils import roots
-        roots.claim_roots(self.params["bpffs_root"], self.params["state_dir"])
-
-    def __enter__(self):
-        from ansible_collections.ebpf.datapath.plugins.module_utils import roots
-        from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
-        check_common(self.params)
-        roots.check_roots(self.params["bpffs_root"], self.params["state_dir"])
-        # Whatever umask Ansible or the operator's shell left us: every file and
-        # directory this run creates (state, cache, pin directories) is root's alone.
-        os.umask(0o077)
-        ours = not self.check_mode and not getattr(Engine, "CLAIMS_ROOTS", False)
-        if ours:
-            self._claim()
-        self.engine = Engine(self.params["bpffs_root"], self.params["state_dir"],
-                             check_mode=self.check_mode, lock_timeout=self.params["lock_timeout"], run=self.run)
-        eng = self.engine.__enter__()
-        if ours:
-            try:
-                self._claim()
-            except BaseException:
-                self.engine.__exit__(None, None, None)
-                raise
-        return eng
-
-    def __exit__(self, *exc):
-        from ansible_collections.ebpf.datapath.plugins.module_utils import roots
-        from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
-        try:
-            if not self.check_mode and not getattr(Engine, "CLAIMS_ROOTS", False):
-                roots.release_bpffs_root(self.params["bpffs_root"])
-        finally:
-            self.engine.__exit__(*exc)
-        return False
+    """The Engine for this module's options, entered by ``with``: the shared
+    options checked and the umask set first; the Engine itself checks and
+    claims the roots (roots.check_roots, roots.claim_roots) before it makes
+    anything, and releases a bpffs_root left holding only its marker (import
+    late: libbpf needs the target's libbpf.so.1, which require_libs-style
+    checks report first)."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
+    params = module.params
+    check_common(params)
+    # Whatever umask Ansible or the operator's shell left us: every file and
+    # directory this run creates (state, cache, pin directories) is root's alone.
+    os.umask(0o077)
+    return Engine(params["bpffs_root"], params["state_dir"], check_mode=module.check_mode,
+                  lock_timeout=params["lock_timeout"], run=module_runner(module))
 
 
 def fail(module, exc, **extra):

@@ -49,7 +49,8 @@ import tempfile
 import time
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
-from ansible_collections.ebpf.datapath.plugins.module_utils.files import atomic_write, makedirs_private, sha256_file
+from ansible_collections.ebpf.datapath.plugins.module_utils.files import (
+    atomic_write, makedirs_private, remove_temp_files, sha256_file)
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import InvalidName, check_name
 
 # Newest first. A plain "clang" is ranked by the version it reports.
@@ -714,23 +715,6 @@ class Toolchain:
             return obj, manifest
         return None
 
-    @staticmethod
-    def _sweep_stale(recipe_dir):
-        """Temp files of a compile killed mid-way."""
-        now = time.time()
-        try:
-            names = os.listdir(recipe_dir)
-        except OSError:
-            return
-        for name in names:
-            if name.startswith(".tmp-"):
-                path = os.path.join(recipe_dir, name)
-                try:
-                    if now - os.stat(path).st_mtime > _STALE_TMP_SECONDS:
-                        os.unlink(path)
-                except OSError:
-                    pass
-
     # -- compile -----------------------------------------------------------
 
     def compile(self, src_path, cflags=(), include_dirs=(), defines=None, out_path=None):
@@ -759,7 +743,8 @@ class Toolchain:
                                  [self.clang.path] + key_args + ["-o", final], manifest.get("warnings", ""))
 
         makedirs_private(recipe_dir)
-        self._sweep_stale(recipe_dir)
+        # Temp files of a compile killed mid-way (old enough not to be another run's).
+        remove_temp_files(recipe_dir, min_age=_STALE_TMP_SECONDS)
         fd, obj_tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".o", dir=recipe_dir)
         os.close(fd)
         dep_tmp = obj_tmp[:-2] + ".d"

@@ -27,11 +27,17 @@ options:
         the stored plugin objects and the compile cache.
       - Created with mode C(0700) when absent. Must survive reboots for the collection to recognise what it pinned
         before; pair each O(bpffs_root) with its own O(state_dir).
+      - The two are a pair, marked on first use (C(pair.json) in O(state_dir), a C(pair-<id>) directory in
+        O(bpffs_root)). A run refuses, before it makes or changes anything, a system directory (C(/), C(/etc),
+        C(/var/lib), C(/sys/fs/bpf) itself, ...), a non-empty directory that is not the collection's, and a directory
+        paired with another root, for example a mistyped O(state_dir) beside a live O(bpffs_root); see
+        C(docs/security.md).
     type: path
     default: /var/lib/ebpf-datapath
   lock_timeout:
     description:
       - Seconds to wait for the lock under O(state_dir) when another run is changing the same host, before failing.
+      - More than C(0) and at most C(86400) (one day).
     type: float
     default: 300.0
 """

@@ -111,7 +111,7 @@ class InlineBuilder:
         with every hook function inlined. plugins: registry records by name."""
         pre = [plugin_symbol(p, f) for p, f in chain["pre"]]
         post = [plugin_symbol(p, f) for p, f in chain["post"]]
-        source = disp_mod.render(kind, pre, post, None, label="inline build (benchmark)")
+        source = disp_mod.generate_source(kind, pre, post, None, label="inline build (benchmark)")
         src = os.path.join(self.workdir, name + ".c")
         with open(src, "w") as handle:
             handle.write(source)

@@ -39,6 +39,7 @@ from ansible_collections.ebpf.datapath.plugins.module_utils.errors import Datapa
 # ---------------------------------------------------------------------------
 
 # enum bpf_prog_type
+BPF_PROG_TYPE_UNSPEC = 0
 BPF_PROG_TYPE_SOCKET_FILTER = 1
 BPF_PROG_TYPE_SCHED_CLS = 3
 BPF_PROG_TYPE_SCHED_ACT = 4

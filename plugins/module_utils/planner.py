@@ -176,13 +176,32 @@ def check_hook_signature(plugin, function, hook, family):
     if func is None:
         raise DatapathError("plugin '%s' has no global function '%s' (it has: %s)"
                             % (plugin.name, function, ", ".join(sorted(plugin.functions)) or "none"))
-    want = [CTX_TYPES[family]] + (["int"] if hook == "post" else [])
+    entry = plugin.entries.get(function)
+    if entry is not None:
+        check_entry_family(plugin, function, entry, family)
+        # An entry program takes the context only, at either hook.
+        want, rets = [CTX_TYPES[family]], _ENTRY_RETS
+    else:
+        want, rets = [CTX_TYPES[family]] + (["int"] if hook == "post" else []), ("int", "__s32", "s32")
     have = [t.replace("const ", "") for t in func["params"]]
-    if have != want or func.get("ret") not in ("int", "__s32", "s32"):
+    if have != want or func.get("ret") not in rets:
         raise DatapathError(
             "function '%s' of plugin '%s' has signature %s (%s); a %s hook at this attach point needs "
             "int %s(%s)" % (function, plugin.name, func.get("ret"), ", ".join(func["params"]) or "void",
                             hook, function, ", ".join(want)))
+
+
+_ENTRY_RETS = ("int", "__s32", "s32", "__u32", "u32", "unsigned int")
+
+
+def check_entry_family(plugin, function, entry, family):
+    """An entry program runs where its section says: a tc program at tc ingress,
+    egress or a Cilium slot, an XDP program at xdp."""
+    wanted = "xdp" if family == "xdp" else "tc"
+    if entry.get("family") != wanted:
+        raise DatapathError(
+            "function '%s' of plugin '%s' is the program SEC(\"%s\"), which cannot run at a%s %s attach point"
+            % (function, plugin.name, entry.get("section"), "n" if wanted == "xdp" else "", wanted))
 
 
 def solve(name, request, plugins):
@@ -213,7 +232,17 @@ def solve(name, request, plugins):
 
 
 def check_link_conflicts(request, chain, plugins):
-    """Prebuilt objects keep their symbol names; two that share one cannot be linked."""
+    """Prebuilt objects keep their symbol names; two that share one cannot be
+    linked. An entry program can be linked only where the plugin's namespaced
+    object has it as a function (plugin_store: source plugins)."""
+    refs = list(chain.pre) + list(chain.post) + ([(request.main.plugin, request.main.function)] if request.main else [])
+    for p, f in refs:
+        plugin = plugins[p]
+        if f in plugin.entries and f not in plugin.link_entries:
+            why = ("a prebuilt object keeps it a program of its own" if plugin.source.get("object")
+                   else "its name is also used elsewhere in the source (a prog array, a pointer)")
+            raise DatapathError("entry program '%s' of plugin '%s' cannot be linked into a dispatcher: %s; "
+                                "use mode: freplace (or install the plugin from src:)" % (f, p, why))
     owner = {}
     for p in chain.plugins(request.main):
         plugin = plugins[p]

@@ -94,9 +94,24 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
         if not info["functions"]:
             raise PluginError("plugin source %s defines no global function to hook; hook functions "
                               "are global (not static) functions" % src)
+        entries = entry_programs(plain.object_path, info)
         defines = dict((sym, plugin_symbol(name, sym)) for sym in info["globals"])
+        # Entry programs become plain functions of the namespaced object, so the
+        # linked dispatcher may call them (libbpf calls only into .text).
+        moved = dict((fn, _as_function(plugin_symbol(name, fn), info["functions"][fn]["ret"]))
+                     for fn, entry in entries.items() if entry["family"])
+        link_entries = sorted(moved)
+        namespaced = None
+        if moved:
+            try:
+                namespaced = _compile(toolchain, src, cflags, include_dirs, dict(defines, **moved))
+            except PluginError:
+                # An entry program also named elsewhere (a prog array's initialiser,
+                # a pointer): keep it where it is; link mode then refuses to call it.
+                link_entries = []
         try:
-            namespaced = _compile(toolchain, src, cflags, include_dirs, defines)
+            if namespaced is None:
+                namespaced = _compile(toolchain, src, cflags, include_dirs, defines)
         except PluginError as exc:
             # The plain build worked, so a renamed global also names something
             # else (a struct field, a header's identifier).
@@ -124,6 +139,8 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
         # the plugins of a dispatcher, which the build checks.
         link_symbols = dict((fn, fn) for fn in info["functions"])
         link_maps = dict((m, m) for m in info["maps"])
+        entries = entry_programs(obj, info)
+        link_entries = []  # its entry programs stay programs: freplace mode only
     return Plugin(
         name=name,
         source=source,
@@ -135,7 +152,49 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
         maps=info["maps"],
         link_symbols=link_symbols,
         link_maps=link_maps,
+        entries=entries,
+        link_entries=link_entries,
     )
+
+
+# libbpf's program type of a section -> the dispatcher family whose context it takes.
+_ENTRY_FAMILIES = {libbpf.BPF_PROG_TYPE_SCHED_CLS: "tc", libbpf.BPF_PROG_TYPE_SCHED_ACT: "tc",
+                   libbpf.BPF_PROG_TYPE_XDP: "xdp"}
+# Sections newer than the host's libbpf (libbpf 1.1 knows no "tcx/", "netkit/"):
+# their family by the section's first word.
+_ENTRY_SECTION_FAMILIES = {"tcx": "tc", "netkit": "tc", "tc": "tc", "classifier": "tc", "xdp": "xdp"}
+
+
+def _entry_family(prog):
+    family = _ENTRY_FAMILIES.get(prog.type)
+    if family is None and prog.type == libbpf.BPF_PROG_TYPE_UNSPEC:
+        family = _ENTRY_SECTION_FAMILIES.get(prog.section.split("/")[0].split(".")[0])
+    return family
+
+
+def entry_programs(path, info):
+    """The global functions of an object that are programs of their own (under
+    SEC("tc"), SEC("xdp") ...): {function: {"section", "family"}}. libbpf reads
+    the sections (open only: nothing is created or pinned). A lone .text
+    function is listed by libbpf as a program too; it is a hook function."""
+    try:
+        obj = libbpf.BpfObject.open_file(path, name="inspect")
+    except libbpf.BpfError as exc:
+        raise PluginError("libbpf cannot open %s: %s" % (path, exc), log=exc.log or "")
+    try:
+        return dict((prog.name, {"section": prog.section, "family": _entry_family(prog)})
+                    for prog in obj.programs() if prog.name in info["functions"] and prog.section != ".text")
+    finally:
+        obj.close()
+
+
+def _as_function(symbol, ret):
+    """The -D value that turns an entry program's definition into a plain global
+    function named symbol: its SEC() attribute is left on a prototype that is
+    never defined, and the definition goes to .text.
+    ``SEC("tc") int fn(struct __sk_buff *ctx) {...}`` reads
+    ``SEC("tc") int dp_entry__<symbol>(void); int __attribute__((section(".text"))) <symbol>(...) {...}``."""
+    return "dp_entry__%s(void); %s __attribute__((section(\".text\"))) %s" % (symbol, ret, symbol)
 
 
 def _compile(toolchain, src, cflags, include_dirs, defines):

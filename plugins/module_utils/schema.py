@@ -201,10 +201,10 @@ class Plugin(Record):
     sha256 in the object store), its functions, maps and link-mode symbols."""
 
     FIELDS = ("name", "source", "cflags", "include_dirs", "plain_sha256", "link_sha256", "functions", "maps",
-              "link_symbols", "link_maps")
+              "link_symbols", "link_maps", "entries", "link_entries")
 
     def __init__(self, name, source, cflags, include_dirs, plain_sha256, link_sha256, functions, maps,
-                 link_symbols, link_maps):
+                 link_symbols, link_maps, entries=None, link_entries=()):
         self.name = name
         self.source = dict(source)  # {"src": path} or {"object": path}, and "sha256"
         self.cflags = list(cflags)
@@ -215,6 +215,12 @@ class Plugin(Record):
         self.maps = list(maps)
         self.link_symbols = dict(link_symbols)  # function -> symbol in the namespaced object
         self.link_maps = dict(link_maps)  # map name in the namespaced object -> declared name
+        # Entry programs (functions under SEC("tc"), SEC("xdp") ...): function ->
+        # {"section": ELF section, "family": "tc" | "xdp" | None (not a packet program)}.
+        self.entries = dict(entries or {})
+        # The entry programs the namespaced object has as plain functions, so a
+        # linked dispatcher can call them (source plugins; see plugin_store).
+        self.link_entries = sorted(link_entries)
 
     # Read access by field name, for callers written against the JSON form
     # (the datapath_plugin module, the benchmarks).
@@ -240,7 +246,8 @@ class Plugin(Record):
     def from_json(cls, data):
         return cls(data["name"], data["source"], data.get("cflags", []), data.get("include_dirs", []),
                    data["plain_sha256"], data["link_sha256"], data.get("functions", {}), data.get("maps", []),
-                   data.get("link_symbols", {}), data.get("link_maps", {}))
+                   data.get("link_symbols", {}), data.get("link_maps", {}), data.get("entries", {}),
+                   data.get("link_entries", []))
 
     def to_json(self):
         return dict((f, copy.deepcopy(getattr(self, f))) for f in self.FIELDS)

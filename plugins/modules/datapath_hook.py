@@ -20,6 +20,14 @@ description:
   - A C(pre) function takes the packet context (C(struct __sk_buff *ctx), or C(struct xdp_md *ctx) at XDP) and returns
     an C(int); a C(post) function takes the context and C(int verdict) and returns an C(int). Return C(-1) to continue;
     any other value ends the chain with that verdict.
+  - An entry program, a function written as a program of its own under C(SEC("tc")), C(SEC("classifier")),
+    C(SEC("tcx/ingress")), C(SEC("xdp")) and the like, can be bound to either hook unchanged. It takes the context
+    only and returns its own verdicts; its pass verdict (C(TC_ACT_OK), C(XDP_PASS)) and C(-1) let the packet on to
+    the rest of the chain, any other verdict (C(TC_ACT_SHOT), C(XDP_DROP), C(XDP_TX), ...) ends the chain with it.
+    At C(post) its pass keeps the verdict so far. A C(tc) program runs at tc attach points and Cilium slots, an XDP
+    program at C(xdp). In V(link) mode the entry programs of a plugin built from C(src) are made plain functions
+    when the plugin is compiled (the source is not changed), so the call costs what any hook call costs; those of a
+    prebuilt C(object) can be hooked in V(freplace) mode only.
 requirements:
   - python3-pyroute2 (L(pyroute2,https://pypi.org/project/pyroute2/)) on the target
   - C(libbpf.so.1) on the target (Debian's C(libbpf1)), loaded with ctypes

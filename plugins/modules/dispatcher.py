@@ -100,7 +100,11 @@ options:
         type: str
         required: true
       function:
-        description: Global function of that plugin; it takes the packet context and returns an C(int).
+        description:
+          - Global function of that plugin; it takes the packet context and returns an C(int), the main verdict.
+          - It may be an entry program written under C(SEC("tc")), C(SEC("classifier")), C(SEC("tcx/ingress")),
+            C(SEC("xdp")) and the like, unchanged: its own verdict is the main verdict (see
+            M(ebpf.datapath.datapath_hook) for entry programs as hooks).
         type: str
         required: true
   tc_backend:
@@ -137,7 +141,9 @@ options:
         type: str
         required: true
       function:
-        description: Global function of the plugin.
+        description:
+          - Global function of the plugin, a hook function or an entry program (a C(SEC("tc")), C(SEC("xdp")) ...
+            program; its pass verdict continues the chain, any other verdict ends it, see M(ebpf.datapath.datapath_hook)).
         type: str
         required: true
       hook:

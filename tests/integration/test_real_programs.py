@@ -10,11 +10,12 @@ on this kernel, with real packets (issue 13).
   own root, read before and after each step.
 """
 
+import json
 import os
 
 import pytest
 
-from modhost import OPEN_PORT, TESTDATA, Host, place, udp_burst
+from modhost import DROP_PORT, OPEN_PORT, Host, place, udp_burst
 
 BPFFS = "/sys/fs/bpf"
 # Top-level entries of /sys/fs/bpf that belong to test runs (this one's root
@@ -85,3 +86,100 @@ def test_pin_by_name_maps_stay_under_bpffs_root(host, lab):
     host.run("datapath_plugin", name=name, state="absent")
     host.run("datapath_plugin", name="counter", state="absent")
     assert pins_outside_test_roots() == outside
+
+
+# --------------------------------------------------------------------------
+# Entry programs (SEC("tc"), SEC("classifier"), SEC("tcx/ingress"), SEC("xdp"))
+# as main and as hooks, link mode. Slots of entry_programs.c's `seen` map:
+TC_DROP, CLS, TCX, XDP_DROP = 0, 1, 2, 3
+
+
+def seen(host, slot, plugin="entry"):
+    return host.counter(plugin, "seen", slot)
+
+
+def test_entry_program_as_main_gives_the_main_verdict(host, lab):
+    host.plugin("entry", "entry_programs.c")
+    host.plugin("counter", "counter.c")
+    host.plugin("verdicts", "verdicts.c")
+    args = dict(name="em", attach="tc_ingress", tc_backend="tcx", mode="link", **place(lab, "b"),
+                main={"plugin": "entry", "function": "tc_drop_port"},
+                plugins=[{"plugin": "counter", "function": "count"},
+                         {"plugin": "verdicts", "function": "record", "hook": "post"}])
+    assert host.run("dispatcher", **args)["changed"] is True
+    assert udp_burst(lab, DROP_PORT, 5) == 0, "main's TC_ACT_SHOT must drop"
+    assert udp_burst(lab, OPEN_PORT, 4) == 4
+    assert seen(host, TC_DROP) == 9 and host.counter("counter") == 9, "pre hook and main saw every packet"
+    # The post hook received main's own verdicts: TC_ACT_SHOT (2) five times, TC_ACT_OK (0) four times.
+    assert host.counter("verdicts", "seen", 2) == 5 and host.counter("verdicts", "seen", 0) == 4
+    assert host.run("dispatcher", **args)["changed"] is False
+
+
+def test_entry_programs_as_hooks_pass_continues_other_verdicts_end(host, lab):
+    host.plugin("entry", "entry_programs.c")
+    host.plugin("counter", "counter.c")
+    args = dict(name="eh", attach="tc_ingress", tc_backend="clsact", mode="link", **place(lab, "b"),
+                plugins=[{"plugin": "entry", "function": "cls_count", "priority": 10},
+                         {"plugin": "entry", "function": "tc_drop_port", "priority": 20},
+                         {"plugin": "counter", "function": "count", "priority": 30},
+                         {"plugin": "entry", "function": "tcx_count", "hook": "post"}])
+    result = host.run("dispatcher", **args)
+    assert result["chain"]["pre"] == [["entry", "cls_count"], ["entry", "tc_drop_port"], ["counter", "count"]]
+    assert udp_burst(lab, DROP_PORT, 6) == 0
+    assert udp_burst(lab, OPEN_PORT, 3) == 3
+    # cls_count's TC_ACT_OK let every packet on; tc_drop_port's TC_ACT_SHOT ended
+    # the chain for the six drops: counter and the post hook saw only the three others.
+    assert seen(host, CLS) == 9 and seen(host, TC_DROP) == 9
+    assert host.counter("counter") == 3 and seen(host, TCX) == 3
+
+    # An entry program at post ends the chain with its own verdict too.
+    args["plugins"] = [{"plugin": "counter", "function": "count"},
+                       {"plugin": "entry", "function": "tc_drop_port", "hook": "post"}]
+    assert host.run("dispatcher", **args)["changed"] is True
+    assert udp_burst(lab, DROP_PORT, 2) == 0
+    assert udp_burst(lab, OPEN_PORT, 2) == 2
+    assert host.counter("counter") == 7
+
+
+def test_xdp_entry_program_as_main_and_hook(host, lab):
+    host.plugin("entry", "entry_programs.c")
+    host.plugin("counter", "counter.c")
+    host.plugin("verdicts", "verdicts.c")
+    args = dict(name="ex", attach="xdp", mode="link", **place(lab, "b"),
+                main={"plugin": "entry", "function": "xdp_drop_port"},
+                plugins=[{"plugin": "counter", "function": "count_xdp"},
+                         {"plugin": "verdicts", "function": "record_xdp", "hook": "post"}])
+    host.run("dispatcher", **args)
+    assert udp_burst(lab, DROP_PORT, 4) == 0
+    assert udp_burst(lab, OPEN_PORT, 3) == 3
+    assert seen(host, XDP_DROP) == 7 and host.counter("counter") == 7
+    assert host.counter("verdicts", "seen", 1) == 4 and host.counter("verdicts", "seen", 2) == 3  # XDP_DROP, XDP_PASS
+    # As a pre hook: XDP_PASS continues to the counter, XDP_DROP ends the chain.
+    args.pop("main")
+    args["plugins"] = [{"plugin": "entry", "function": "xdp_drop_port", "priority": 10},
+                       {"plugin": "counter", "function": "count_xdp", "priority": 20}]
+    host.run("dispatcher", **args)
+    assert udp_burst(lab, DROP_PORT, 2) == 0
+    assert udp_burst(lab, OPEN_PORT, 2) == 2
+    assert host.counter("counter") == 9 and seen(host, XDP_DROP) == 11
+
+
+def test_entry_programs_refused_where_they_cannot_run(host, lab, tmp_path):
+    host.plugin("entry", "entry_programs.c")
+    base = dict(attach="tc_ingress", mode="link", **place(lab, "b"))
+    wrong = host.run("dispatcher", name="ew", _fail=True,
+                     **dict(base, plugins=[{"plugin": "entry", "function": "xdp_drop_port"}]))
+    assert "SEC(\"xdp\")" in wrong["msg"] and "tc attach point" in wrong["msg"]
+    # A prebuilt object keeps its entry programs programs of their own: link mode cannot call them.
+    state_dir = host.common["state_dir"]
+    with open(os.path.join(state_dir, "registry.json")) as handle:
+        plain_sha = json.load(handle)["plugins"]["entry"]["plain_sha256"]
+    copy = tmp_path / "prebuilt.o"
+    with open(os.path.join(state_dir, "objects", plain_sha + ".o"), "rb") as handle:
+        copy.write_bytes(handle.read())
+    os.chmod(str(copy), 0o644)
+    host.run("datapath_plugin", name="pre", object=str(copy))
+    refused = host.run("dispatcher", name="ew", _fail=True,
+                       **dict(base, plugins=[{"plugin": "pre", "function": "tc_drop_port"}]))
+    assert "cannot be linked" in refused["msg"] and "freplace" in refused["msg"]
+    assert not os.path.exists(os.path.join(host.bpffs_root, "dispatchers"))

@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTDATA = os.path.join(ROOT, "bpf", "testdata")
 
 PLUGINS = (("counter", "counter.c"), ("twin", "counter_twin.c"), ("dropper", "dropper.c"),
-           ("verdicts", "verdicts.c"), ("unsafe", "unsafe.c"))
+           ("verdicts", "verdicts.c"), ("entry", "entry_programs.c"))
 KINDS = ("tc_ingress", "tc_egress", "xdp")
 SIXTY_FOUR = ["p%02d" % i for i in range(64)]
 
@@ -24,7 +24,7 @@ def fn(name, attach):
     return name + "_xdp" if attach == "xdp" else name
 
 
-def hooks(attach, twin_after_dropper=True, with_unsafe=False):
+def hooks(attach, twin_after_dropper=True):
     """The test chain: counter -> dropper -> twin (or twin first), a post hook."""
     entries = [
         {"plugin": "counter", "function": fn("count", attach), "hook": "pre", "priority": 50,
@@ -34,8 +34,6 @@ def hooks(attach, twin_after_dropper=True, with_unsafe=False):
          "constraints": [{"order": "after" if twin_after_dropper else "before", "plugin": "dropper"}]},
         {"plugin": "verdicts", "function": fn("record", attach), "hook": "post", "priority": 50, "constraints": []},
     ]
-    if with_unsafe:
-        entries.append({"plugin": "unsafe", "function": "peek", "hook": "pre", "priority": 90, "constraints": []})
     return entries
 
 
@@ -58,10 +56,24 @@ def all_chains():
     chains = []
     for attach in KINDS:
         chains += [(attach, hooks(attach)), (attach, hooks(attach, twin_after_dropper=False))]
-        if attach != "xdp":
-            chains.append((attach, hooks(attach, with_unsafe=True)))
     chains += [("tc_ingress", swap_hooks(0)), ("tc_ingress", swap_hooks(1)), ("tc_ingress", sixty_four_hooks())]
     return chains
+
+
+def entry_chains():
+    """(attach, main, hooks) of the chains with entry programs (issue 13): the
+    entry program as main, an entry program and a hook function at pre and at
+    post (entry_programs.c's `seen` slots: 0 tc_drop_port, 1 cls_count,
+    2 tcx_count, 3 xdp_drop_port)."""
+    def hook(plugin, function, where="pre", priority=50):
+        return {"plugin": plugin, "function": function, "hook": where, "priority": priority, "constraints": []}
+    return [
+        ("tc_ingress", {"plugin": "entry", "function": "tc_drop_port"},
+         [hook("counter", "count", priority=10), hook("entry", "cls_count", priority=20),
+          hook("verdicts", "record", "post", 10), hook("entry", "tcx_count", "post", 20)]),
+        ("xdp", {"plugin": "entry", "function": "xdp_drop_port"},
+         [hook("counter", "count_xdp"), hook("verdicts", "record_xdp", "post")]),
+    ]
 
 
 def install(eng, names=None):

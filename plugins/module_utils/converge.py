@@ -171,6 +171,9 @@ class Engine:
             return False, old
         if old is not None:
             self._check_users(name, record)
+        # Verified before anything is stored (also in check mode, which loads
+        # and drops a throwaway program: nothing stays).
+        plugin_store.verify(self.toolchain, self.layout, record)
         if self.check_mode:
             return True, record
         created = plugin_store.pin_maps(self.layout, record)

@@ -265,6 +265,46 @@ def build_link(toolchain, layout, name, family, chain, main, plugins, prog_pin):
         raise
 
 
+def prepare_trial(toolchain, layout, family, record, function, hook, link_object):
+    """A throwaway dispatcher that calls one function of a plugin not yet
+    stored (install-time verification): the link-mode program of a chain of
+    just that function, linked with the plugin's namespaced object at
+    link_object. Returns the linked object's path (cached by content)."""
+    symbol = link_symbol(record, function)
+    entry = function in record.entries
+    source = generate_source(family, [symbol] if hook == "pre" else [], [symbol] if hook == "post" else [], None,
+                             label="verification of %s.%s" % (record.name, function),
+                             entries=[symbol] if entry else ())
+    try:
+        compiled = toolchain.compile_source_text(source, "trial")
+    except Exception as exc:
+        raise DispatcherError("compiling the verification program failed: %s" % exc)
+    return _link_files(layout, [(compiled.object_path, compiled.sha256), (link_object, record.link_sha256)])
+
+
+# A family's program type, for an entry program whose section libbpf 1.1 does not know (tcx/...).
+_PROG_TYPES = {"tc": libbpf.BPF_PROG_TYPE_SCHED_CLS, "cilium": libbpf.BPF_PROG_TYPE_SCHED_CLS,
+               "xdp": libbpf.BPF_PROG_TYPE_XDP}
+
+
+def load_trial(path, keep=None, family=None):
+    """Load the throwaway program(s) of an object with fresh maps that are
+    never pinned, then close everything. keep: the program to load (default:
+    the dispatcher), of family's program type where libbpf knows none;
+    BpfError carries the verifier's log."""
+    keep = keep or DISPATCHER_FUNC
+    with libbpf.BpfObject.open_file(path, name="dp_trial") as obj:
+        for prog in obj.programs():
+            if prog.name != keep:
+                prog.set_autoload(False)
+            elif family and prog.type == libbpf.BPF_PROG_TYPE_UNSPEC:
+                prog.set_type(_PROG_TYPES[family])
+        for bpf_map in obj.maps():
+            if bpf_map.pin_path:
+                bpf_map.set_pin_path(None)  # a pin-by-name map: a trial pins nothing
+        obj.load()
+
+
 def _bind_pinned_maps(obj, pin_of):
     """Before load, make each (non-internal) map of obj the plugin's pinned map,
     so every build shares the plugins' state. pin_of(map name) -> pin path."""
@@ -438,7 +478,10 @@ def _load_extensions(layout, record, bindings, linked, built, ext_dir):
     for prog in ext.programs():
         if prog.name in wanted:
             if prog.name in record.entries:
+                # The program itself becomes the extension; its section's
+                # attach type (BPF_XDP for SEC("xdp")) is refused on an EXT program.
                 prog.set_type(libbpf.BPF_PROG_TYPE_EXT)
+                prog.set_expected_attach_type(0)
             prog.set_attach_target(target_fd, wanted[prog.name])
         else:
             prog.set_autoload(False)  # a prebuilt object's own programs

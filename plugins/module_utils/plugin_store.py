@@ -16,6 +16,7 @@ __metaclass__ = type
 
 import hashlib
 import os
+import re
 import stat
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
@@ -195,6 +196,73 @@ def _as_function(symbol, ret):
     ``SEC("tc") int fn(struct __sk_buff *ctx) {...}`` reads
     ``SEC("tc") int dp_entry__<symbol>(void); int __attribute__((section(".text"))) <symbol>(...) {...}``."""
     return "dp_entry__%s(void); %s __attribute__((section(\".text\"))) %s" % (symbol, ret, symbol)
+
+
+# The context type of a hookable function's first parameter -> program family.
+_CTX_FAMILIES = {"struct __sk_buff *": "tc", "struct xdp_md *": "xdp"}
+
+
+def trial_shape(record, function):
+    """(family, hook) a function is verified as, or None when it cannot be
+    hooked (a helper with other parameters, a kprobe): entry programs as a pre
+    hook of their family, hook functions by their parameters."""
+    entry = record.entries.get(function)
+    if entry is not None:
+        return (entry["family"], "pre") if entry["family"] else None
+    params = [t.replace("const ", "") for t in record.functions[function]["params"]]
+    family = _CTX_FAMILIES.get(params[0]) if params else None
+    if family is None or params[1:] not in ([], ["int"]):
+        return None
+    return family, "post" if params[1:] else "pre"
+
+
+def verify(toolchain, layout, record):
+    """Load each hookable function (and entry program) of a built, not yet
+    stored plugin once, in a throwaway program with fresh maps, so a verifier
+    refusal fails the install, naming plugin, function and source line, and
+    not a later dispatcher. Nothing is pinned, recorded or attached."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher
+    link_object = _STAGED.get(record.link_sha256) or layout.object_path(record.link_sha256)
+    plain_object = _STAGED.get(record.plain_sha256) or layout.object_path(record.plain_sha256)
+    for function in sorted(record.functions):
+        shape = trial_shape(record, function)
+        if shape is None:
+            continue
+        try:
+            if function in record.entries and function not in record.link_entries:
+                # Not callable from a linked program: load the program itself.
+                dispatcher.load_trial(plain_object, keep=function, family=shape[0])
+            else:
+                trial = dispatcher.prepare_trial(toolchain, layout, shape[0], record, function, shape[1], link_object)
+                dispatcher.load_trial(trial)
+        except libbpf.BpfError as exc:
+            raise PluginError("plugin '%s': the kernel's verifier refuses function '%s'%s; nothing was installed"
+                              % (record.name, function, verifier_reason(exc.log or str(exc))), log=exc.log or "")
+
+
+_SOURCE_LINE = re.compile(r"^; (.*) @ (\S+:\d+)$")
+_INSN_LINE = re.compile(r"^\d+: ")
+
+
+def verifier_reason(log):
+    """' at file.c:LINE (`source`): reason' from a verifier log: the last
+    source line the verifier reached and the message that follows it."""
+    where, reason = "", ""
+    lines = log.splitlines()
+    for n, line in enumerate(lines):
+        match = _SOURCE_LINE.match(line.strip())
+        if match:
+            where = " at %s (`%s`)" % (match.group(2), match.group(1).strip())
+            reason = ""
+            for after in lines[n + 1:]:
+                after = after.strip()
+                if after and not _INSN_LINE.match(after) and not after.startswith(";"):
+                    reason = after
+                    break
+    if not reason:
+        text = [line.strip() for line in lines if line.strip()]
+        reason = next((line for line in reversed(text) if not line.startswith("libbpf:")), text[-1] if text else "")
+    return "%s: %s" % (where, reason) if reason else where
 
 
 def _compile(toolchain, src, cflags, include_dirs, defines):

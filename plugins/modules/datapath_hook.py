@@ -20,8 +20,8 @@ description:
   - A C(pre) function takes the packet context (C(struct __sk_buff *ctx), or C(struct xdp_md *ctx) at XDP) and returns
     an C(int); a C(post) function takes the context and C(int verdict) and returns an C(int). Return C(-1) to continue;
     any other value ends the chain with that verdict.
-  - An entry program, a function written as a program of its own under C(SEC("tc")), C(SEC("classifier")),
-    C(SEC("tcx/ingress")), C(SEC("xdp")) and the like, can be bound to either hook unchanged. It takes the context
+  - An entry program, a function written as a program of its own in ELF section C(tc), C(classifier),
+    C(tcx/ingress), C(xdp) and the like (libbpf's C(SEC) macro), can be bound to either hook unchanged. It takes the context
     only and returns its own verdicts; its pass verdict (C(TC_ACT_OK), C(XDP_PASS)) and C(-1) let the packet on to
     the rest of the chain, any other verdict (C(TC_ACT_SHOT), C(XDP_DROP), C(XDP_TX), ...) ends the chain with it.
     At C(post) its pass keeps the verdict so far. A C(tc) program runs at tc attach points and Cilium slots, an XDP
@@ -130,6 +130,7 @@ generation:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ebpf.datapath.plugins.module_utils.defaults import DEFAULT_HOOK, DEFAULT_PRIORITY
 from ansible_collections.ebpf.datapath.plugins.module_utils.module_common import (
     common_spec, diff_of, engine, fail, known_errors, report_warnings, require_libs)
 
@@ -140,9 +141,9 @@ def main():
             dispatcher=dict(type="str", required=True),
             plugin=dict(type="str", required=True),
             function=dict(type="str", required=True),
-            hook=dict(type="str", choices=["pre", "post"], default="pre"),
+            hook=dict(type="str", choices=["pre", "post"], default=DEFAULT_HOOK),
             constraints=dict(type="list", elements="dict", default=[]),
-            priority=dict(type="int", default=50),
+            priority=dict(type="int", default=DEFAULT_PRIORITY),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         supports_check_mode=True,
@@ -150,24 +151,17 @@ def main():
     require_libs(module)
     p = module.params
     errors = known_errors()
-    from ansible_collections.ebpf.datapath.plugins.module_utils.chain import ConstraintError, normalize_constraint
     from ansible_collections.ebpf.datapath.plugins.module_utils.naming import check_name
+    from ansible_collections.ebpf.datapath.plugins.module_utils.schema import Hook
     try:
         check_name(p["dispatcher"], "dispatcher")
-        check_name(p["plugin"], "plugin")
-        check_name(p["function"], "function")
-        constraints = []
-        for raw in p["constraints"]:
-            c = normalize_constraint(raw, owner=p["plugin"])
-            constraints.append({"order": c.order, "plugin": c.plugin})
-        entry = {"plugin": p["plugin"], "function": p["function"], "hook": p["hook"],
-                 "constraints": constraints, "priority": p["priority"]}
+        entry = Hook.normalise(p).to_json()
         with engine(module) as eng:
             result = eng.set_hook(p["dispatcher"], entry, present=(p["state"] == "present"))
             report_warnings(module, eng)
             module.exit_json(changed=result["changed"], chain=result.get("chain"), generation=result.get("generation"),
                              diff=diff_of(result))
-    except errors + (ConstraintError,) as exc:
+    except errors as exc:
         fail(module, exc)
 
 

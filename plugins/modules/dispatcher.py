@@ -102,8 +102,8 @@ options:
       function:
         description:
           - Global function of that plugin; it takes the packet context and returns an C(int), the main verdict.
-          - It may be an entry program written under C(SEC("tc")), C(SEC("classifier")), C(SEC("tcx/ingress")),
-            C(SEC("xdp")) and the like, unchanged: its own verdict is the main verdict (see
+          - It may be an entry program, written in ELF section C(tc), C(classifier), C(tcx/ingress), C(xdp) and
+            the like (libbpf's C(SEC) macro), unchanged; its own verdict is the main verdict (see
             M(ebpf.datapath.datapath_hook) for entry programs as hooks).
         type: str
         required: true
@@ -142,8 +142,9 @@ options:
         required: true
       function:
         description:
-          - Global function of the plugin, a hook function or an entry program (a C(SEC("tc")), C(SEC("xdp")) ...
-            program; its pass verdict continues the chain, any other verdict ends it, see M(ebpf.datapath.datapath_hook)).
+          - Global function of the plugin, a hook function or an entry program (a program of its own in section
+            C(tc), C(xdp) ...; its pass verdict continues the chain, any other verdict ends it, see
+            M(ebpf.datapath.datapath_hook)).
         type: str
         required: true
       hook:
@@ -251,30 +252,18 @@ prog_id:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.ebpf.datapath.plugins.module_utils.defaults import (
+    DEFAULT_CILIUM_GLOBALS, DEFAULT_HOOK, DEFAULT_KEEP_GENERATIONS, DEFAULT_MODE, DEFAULT_PRIORITY, DEFAULT_TC_BACKEND)
 from ansible_collections.ebpf.datapath.plugins.module_utils.module_common import (
     common_spec, diff_of, engine, fail, known_errors, report_warnings, require_libs)
 
 HOOK_SPEC = dict(
     plugin=dict(type="str", required=True),
     function=dict(type="str", required=True),
-    hook=dict(type="str", choices=["pre", "post"], default="pre"),
+    hook=dict(type="str", choices=["pre", "post"], default=DEFAULT_HOOK),
     constraints=dict(type="list", elements="dict", default=[]),
-    priority=dict(type="int", default=50),
+    priority=dict(type="int", default=DEFAULT_PRIORITY),
 )
-
-
-def hook_entry(item):
-    """A hook as recorded: constraints normalised so both accepted forms compare equal."""
-    from ansible_collections.ebpf.datapath.plugins.module_utils.chain import normalize_constraint
-    from ansible_collections.ebpf.datapath.plugins.module_utils.naming import check_name
-    check_name(item["plugin"], "plugin")
-    check_name(item["function"], "function")
-    constraints = []
-    for raw in item.get("constraints") or []:
-        c = normalize_constraint(raw, owner=item["plugin"])
-        constraints.append({"order": c.order, "plugin": c.plugin})
-    return {"plugin": item["plugin"], "function": item["function"], "hook": item.get("hook") or "pre",
-            "constraints": constraints, "priority": item.get("priority", 50)}
 
 
 def main():
@@ -285,19 +274,19 @@ def main():
             interface=dict(type="str"),
             endpoint=dict(type="int"),
             custom_hook=dict(type="str", choices=["ipv4_ingress", "ipv4_egress", "ipv6_ingress", "ipv6_egress"]),
-            cilium_globals=dict(type="path", default="/sys/fs/bpf/tc/globals"),
+            cilium_globals=dict(type="path", default=DEFAULT_CILIUM_GLOBALS),
             netns=dict(type="str"),
-            mode=dict(type="str", choices=["auto", "link", "freplace"], default="auto"),
+            mode=dict(type="str", choices=["auto", "link", "freplace"], default=DEFAULT_MODE),
             main=dict(type="dict", options=dict(plugin=dict(type="str", required=True),
                                                 function=dict(type="str", required=True))),
-            tc_backend=dict(type="str", choices=["auto", "tcx", "clsact"], default="auto"),
+            tc_backend=dict(type="str", choices=["auto", "tcx", "clsact"], default=DEFAULT_TC_BACKEND),
             position=dict(type="dict", options=dict(
                 anchor=dict(type="str", choices=["first", "last", "before", "after"]),
                 prog_id=dict(type="int"),
                 priority=dict(type="int"))),
             plugins=dict(type="list", elements="dict", options=HOOK_SPEC),
             strict_constraints=dict(type="bool", default=False),
-            keep_generations=dict(type="int", default=3),
+            keep_generations=dict(type="int", default=DEFAULT_KEEP_GENERATIONS),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         required_if=[("state", "present", ("attach",)),
@@ -310,8 +299,8 @@ def main():
     require_libs(module)
     p = module.params
     errors = known_errors()
-    from ansible_collections.ebpf.datapath.plugins.module_utils.chain import ConstraintError
     from ansible_collections.ebpf.datapath.plugins.module_utils.naming import check_name
+    from ansible_collections.ebpf.datapath.plugins.module_utils.schema import Hook
     try:
         check_name(p["name"], "dispatcher")
         if p["state"] == "present":
@@ -329,7 +318,7 @@ def main():
                 check_name(p["main"]["function"], "function")
             hooks = None
             if p["plugins"] is not None:
-                hooks = [hook_entry(item) for item in p["plugins"]]
+                hooks = [Hook.normalise(item).to_json() for item in p["plugins"]]
                 keys = [(h["plugin"], h["function"], h["hook"]) for h in hooks]
                 dup = sorted(set(k for k in keys if keys.count(k) > 1))
                 if dup:
@@ -353,7 +342,7 @@ def main():
             module.exit_json(changed=result["changed"], mode=result.get("mode"), generation=result.get("generation"),
                              chain=result.get("chain"), prog_id=result.get("prog_id"),
                              diff=diff_of(result))
-    except errors + (ConstraintError,) as exc:
+    except errors as exc:
         fail(module, exc)
 
 

@@ -196,10 +196,12 @@ def test_failures_leave_the_running_chain(host, lab, case):
         res = host.run("dispatcher", _fail=True, **bad_chain({"plugin": "wrongsig", "function": "two_ints"}))
         assert "signature" in res["msg"] and "struct __sk_buff *" in res["msg"]
     elif case == "verifier":
-        host.plugin("unsafe", "unsafe.c")
-        res = host.run("dispatcher", _fail=True, **bad_chain({"plugin": "unsafe", "function": "peek"}))
-        assert "refused" in res["msg"]
-        assert "invalid access to packet" in res["msg"] or "invalid access to packet" in res.get("log", "")
+        # Refused when installed (issue 13), naming plugin, function and line; nothing recorded.
+        res = host.run("datapath_plugin", _fail=True, name="unsafe", src=os.path.join(TESTDATA, "unsafe.c"))
+        assert "plugin 'unsafe'" in res["msg"] and "function 'peek'" in res["msg"]
+        assert "unsafe.c:11" in res["msg"] and "invalid access to packet" in res["msg"]
+        assert "unsafe" not in host.run("datapath_info")["plugins"]
+        assert not os.path.exists(os.path.join(host.bpffs_root, "plugins", "unsafe"))
     elif case == "compile":
         res = host.run("datapath_plugin", _fail=True, name="broken", src=os.path.join(TESTDATA, "broken.c"))
         assert "broken.c:7:" in res["msg"] and "error" in res["msg"]

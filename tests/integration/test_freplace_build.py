@@ -59,6 +59,30 @@ def test_freplace_objects_of_every_vm_chain(engine):
         assert used == sorted(set(h["plugin"] for h in hooks))
 
 
+def test_freplace_objects_of_the_entry_program_chains(engine):
+    """Entry programs need no wrapper: the plugin's own SEC("tc") / SEC("xdp")
+    program becomes the extension of a context-only stub. Builds (and caches)
+    exactly what the VM tier loads."""
+    plugins = engine.registry.plugins
+    for attach, main, hooks in cases.entry_chains():
+        solved = chain_mod.solve_dispatcher(hooks)
+        kind = program_family(attach)
+        dispatcher_obj, extensions = disp_mod.prepare_freplace(engine.toolchain, engine.layout, kind, solved,
+                                                               main, plugins)
+        with libbpf.Btf.from_elf(dispatcher_obj) as btf:
+            stubs = dict((f.name, f.params) for f in btf.functions() if f.name.startswith("dp_"))
+        assert len(stubs["dp_main"]) == 1
+        for (plugin, function), stub in zip(solved["post"], ["dp_post_%d" % i for i in range(len(solved["post"]))]):
+            assert len(stubs[stub]) == (1 if function in plugins[plugin].entries else 2), stub
+        entry = [e for e in extensions if e[0].name == "entry"][0]
+        with libbpf.BpfObject.open_file(entry[2]) as obj:
+            names = [p.name for p in obj.programs()]
+        assert main["function"] in names and not any(n.startswith("dp_ext_") for n in names)
+        linked, _used = disp_mod.prepare_link(engine.toolchain, engine.layout, kind, solved, main, plugins)
+        with libbpf.BpfObject.open_file(linked) as obj:
+            assert [p.name for p in obj.programs()] == [disp_mod.DISPATCHER_FUNC]
+
+
 def test_freplace_is_refused_here_with_the_way_out(engine, lab):
     """On this kernel mode freplace fails before touching anything, and says link works."""
     from ansible_collections.ebpf.datapath.plugins.module_utils import probe

@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from modhost import DROP_PORT, OPEN_PORT, Host, place, udp_burst
+from modhost import DROP_PORT, OPEN_PORT, TESTDATA, Host, place, udp_burst
 
 BPFFS = "/sys/fs/bpf"
 # Top-level entries of /sys/fs/bpf that belong to test runs (this one's root
@@ -183,3 +183,35 @@ def test_entry_programs_refused_where_they_cannot_run(host, lab, tmp_path):
                        **dict(base, plugins=[{"plugin": "pre", "function": "tc_drop_port"}]))
     assert "cannot be linked" in refused["msg"] and "freplace" in refused["msg"]
     assert not os.path.exists(os.path.join(host.bpffs_root, "dispatchers"))
+
+
+# --------------------------------------------------------------------------
+# Install-time verification: a function the verifier refuses fails the plugin's
+# install, naming plugin, function and source line, and nothing changes.
+
+def _plugin_state(host):
+    state_dir = host.common["state_dir"]
+    objects = os.path.join(state_dir, "objects")
+    with open(os.path.join(state_dir, "registry.json")) as handle:
+        plugins = json.load(handle)["plugins"]
+    return (plugins, sorted(os.listdir(objects)) if os.path.isdir(objects) else [],
+            sorted(os.path.join(d, f) for d, _dirs, files in os.walk(host.bpffs_root) for f in files))
+
+
+@pytest.mark.parametrize("src,function,line", [("unsafe.c", "peek", "unsafe.c:11"),
+                                               ("unsafe_entry.c", "peek_entry", "unsafe_entry.c:18")],
+                         ids=["hook-function", "entry-program"])
+def test_a_verifier_refusal_fails_the_install_and_changes_nothing(host, src, function, line):
+    host.plugin("counter", "counter.c")
+    outside = pins_outside_test_roots()
+    before = _plugin_state(host)
+    for check in (True, False):
+        res = host.run("datapath_plugin", _fail=True, _check=check, name="bad", src=os.path.join(TESTDATA, src))
+        assert "plugin 'bad'" in res["msg"] and "refuses function '%s'" % function in res["msg"]
+        assert line in res["msg"] and "invalid access to packet" in res["msg"], res["msg"]
+        assert _plugin_state(host) == before
+    # New code for an installed plugin is verified the same way; the old code stays.
+    res = host.run("datapath_plugin", _fail=True, name="counter", src=os.path.join(TESTDATA, src))
+    assert "refuses function '%s'" % function in res["msg"]
+    assert _plugin_state(host) == before
+    assert pins_outside_test_roots() == outside

@@ -109,14 +109,15 @@ def test_freplace_chain_end_to_end(vm, attach, side):
     after_reorder = _burst(vm, attach)
     assert after_reorder["dropped"] == 10 and after_reorder["before_minus_after"] == 0
 
-    # A plugin the verifier refuses: the running chain stays, nothing leaks.
-    if attach != "xdp":
-        pins = vm.pins()
-        with pytest.raises(DatapathError) as caught:
-            vm.apply(dict(spec, hooks=cases.hooks(attach, with_unsafe=True)))
-        assert "refused" in str(caught.value)
-        assert vm.pins() == pins
-        assert _burst(vm, attach)["before_minus_after"] == 0, "the reordered chain still runs"
+    # A plugin the verifier refuses is refused when installed (issue 13): the
+    # running chain stays, nothing leaks.
+    pins = vm.pins()
+    with pytest.raises(DatapathError) as caught:
+        with vm.engine() as eng:
+            eng.ensure_plugin("unsafe", src=os.path.join(cases.TESTDATA, "unsafe.c"))
+    assert "verifier refuses function 'peek'" in str(caught.value)
+    assert vm.pins() == pins
+    assert _burst(vm, attach)["before_minus_after"] == 0, "the reordered chain still runs"
 
     # Rollback to generation 1: one swap to its pinned program, whose extension
     # links are still in place; the first order counts again, nothing rebuilt.
@@ -136,6 +137,37 @@ def test_freplace_chain_end_to_end(vm, attach, side):
         assert eng.remove_dispatcher("dfr")["changed"]
     assert not os.path.exists(os.path.join(vm.bpffs_root, "dispatchers"))
     assert udp_burst(vm.lab, DROP_PORT, 3) == 3
+
+
+@pytest.mark.parametrize("case", [0, 1], ids=["tc-entry", "xdp-entry"])
+def test_entry_programs_in_freplace_mode(vm, case):
+    """Entry programs (issue 13) as main and as hooks, freplace mode: the
+    plugin's own SEC("tc") / SEC("xdp") programs replace the stubs; link mode
+    in the same VM counts the same."""
+    attach, main, hooks = cases.entry_chains()[case]
+    xdp = attach == "xdp"
+    spec = dict(vm.spec(attach, "b", "freplace", hooks, name="dent"), main=main)
+    first = vm.apply(spec)
+    assert first["changed"] and first["mode"] == "freplace"
+
+    def burst():
+        slots = (3,) if xdp else (0, 1, 2)
+        names = [("counter", "counts", 0), ("verdicts", "seen", 1 if xdp else 2),
+                 ("verdicts", "seen", 2 if xdp else 0)] + [("entry", "seen", k) for k in slots]
+        before = [vm.counter(*n) for n in names]
+        received = (udp_burst(vm.lab, DROP_PORT, 4), udp_burst(vm.lab, OPEN_PORT, 3))
+        return received, [vm.counter(*n) - b for n, b in zip(names, before)]
+
+    # main drops 4 (its own TC_ACT_SHOT / XDP_DROP, seen as such by the post hook)
+    # and passes 3; the pre hooks see all 7; at tc the post entry program sees all 7 too
+    # (verdicts returns -1, so the chain goes on).
+    expected = ((0, 3), [7, 4, 3] + ([7] if xdp else [7, 7, 7]))
+    assert burst() == expected
+    link = vm.apply(dict(spec, mode="link"))
+    assert link["changed"] and link["mode"] == "link"
+    assert burst() == expected
+    with vm.engine() as eng:
+        assert eng.remove_dispatcher("dent")["changed"]
 
 
 def _count_objects():

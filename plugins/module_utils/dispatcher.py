@@ -74,7 +74,7 @@ def _stub(shape, name, post=False, main=False):
     ]
 
 
-def generate_source(family, pre, post, main=None, label="", stubs=False, entries=()):
+def generate_source(family, pre, post, main=None, label="", stubs=False, entries=(), license=True):
     """Return the dispatcher's C source for a program family (tc, xdp, cilium).
 
     pre, post: lists of C symbols of hook functions, in chain order.
@@ -86,6 +86,7 @@ def generate_source(family, pre, post, main=None, label="", stubs=False, entries
     entries: the symbols (of pre and post) that are entry programs: called with
     the context only, at either hook; their pass verdict (TC_ACT_OK, XDP_PASS)
     and DP_CONTINUE let the packet on, any other verdict ends the chain with it.
+    license: False leaves the license to the linked plugin (a trial program).
     """
     shape = _FAMILIES[family]
     entries = set(entries)
@@ -153,7 +154,9 @@ def generate_source(family, pre, post, main=None, label="", stubs=False, entries
     lines += ["\tgoto out;", "out:"]
     if family == "tc":
         lines.append("\tctx->cb[DP_CB_CILIUM_CUSTOM] = saved_cb;")
-    lines += ["\treturn verdict;", "}", "", 'char LICENSE[] SEC("license") = "GPL";', ""]
+    lines += ["\treturn verdict;", "}", ""]
+    if license:
+        lines += ['char LICENSE[] SEC("license") = "GPL";', ""]
     return "\n".join(lines)
 
 
@@ -272,9 +275,13 @@ def prepare_trial(toolchain, layout, family, record, function, hook, link_object
     link_object. Returns the linked object's path (cached by content)."""
     symbol = link_symbol(record, function)
     entry = function in record.entries
+    # The static linker refuses two different license sections, so the trial
+    # takes the plugin's own ("Dual BSD/GPL" ...) when it has one.
+    with libbpf.Btf.from_elf(link_object) as btf:
+        has_license = any(var.section == "license" for var in btf.variables())
     source = generate_source(family, [symbol] if hook == "pre" else [], [symbol] if hook == "post" else [], None,
                              label="verification of %s.%s" % (record.name, function),
-                             entries=[symbol] if entry else ())
+                             entries=[symbol] if entry else (), license=not has_license)
     try:
         compiled = toolchain.compile_source_text(source, "trial")
     except Exception as exc:

@@ -21,7 +21,7 @@ import stat
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
-from ansible_collections.ebpf.datapath.plugins.module_utils.files import atomic_write, sha256_file
+from ansible_collections.ebpf.datapath.plugins.module_utils.files import atomic_write, makedirs_private, sha256_file
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import plugin_symbol
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import Plugin
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import remove_bpffs_tree, remove_empty_dirs
@@ -121,7 +121,7 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
                 "one of them is also used as another identifier. Rename it or make it static.\n%s"
                 % (src, ", ".join(sorted(defines)), exc.log), log=exc.log)
         plain_sha = _stage(plain.object_path)
-        link_sha = _stage(namespaced.object_path)
+        link_sha = _stage(gpl_license_copy(toolchain, namespaced.object_path))
         source = {"src": os.path.abspath(src), "sha256": sha256_file(src)}
         link_symbols = dict((fn, plugin_symbol(name, fn)) for fn in info["functions"])
         link_maps = dict((plugin_symbol(name, m), m) for m in info["maps"])
@@ -134,7 +134,8 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
         info = inspect_object(obj)
         if not info["functions"]:
             raise PluginError("plugin object %s defines no global function to hook" % obj)
-        plain_sha = link_sha = _stage(obj, digest)
+        plain_sha = _stage(obj, digest)
+        link_sha = _stage(gpl_license_copy(toolchain, obj))
         source = {"object": os.path.abspath(obj), "sha256": digest}
         # A prebuilt object cannot be renamed: its globals must be unique among
         # the plugins of a dispatcher, which the build checks.
@@ -263,6 +264,56 @@ def verifier_reason(log):
         text = [line.strip() for line in lines if line.strip()]
         reason = next((line for line in reversed(text) if not line.startswith("libbpf:")), text[-1] if text else "")
     return "%s: %s" % (where, reason) if reason else where
+
+
+# The license strings the kernel takes as GPL-compatible (license_is_gpl_compatible).
+_GPL_COMPATIBLE = (b"GPL", b"GPL v2", b"GPL and additional rights", b"Dual BSD/GPL", b"Dual MIT/GPL", b"Dual MPL/GPL")
+_TOOL_TIMEOUT = 60
+
+
+def gpl_license_copy(toolchain, path):
+    """The object to link: path itself, or, when its license section holds a
+    GPL-compatible string other than "GPL" ("Dual BSD/GPL" ...), a copy whose
+    license section says "GPL". libbpf's static linker refuses license sections
+    that differ, and the dispatcher and most plugins say "GPL"; the kernel
+    treats all these strings alike, so this changes nothing it checks. Other
+    licenses are left as they are (the link then says the sections differ).
+    llvm-objcopy (next to clang) does the ELF work; copies are cached by content."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import bounded
+    objcopy = os.path.join(os.path.dirname(os.path.realpath(toolchain.clang.path)), "llvm-objcopy")
+    if not os.access(objcopy, os.X_OK):
+        return path
+    digest = sha256_file(path)
+    out_dir = os.path.join(toolchain.cache_dir, "license-gpl")
+    out = os.path.join(out_dir, digest + ".o")
+    if os.path.exists(out):
+        return out
+    makedirs_private(out_dir)
+    section = os.path.join(out_dir, ".tmp-%s-%d.license" % (digest, os.getpid()))
+    tmp = os.path.join(out_dir, ".tmp-%s-%d.o" % (digest, os.getpid()))
+    try:
+        rc, _out, err = toolchain.run(bounded([objcopy, "-O", "binary", "--only-section=license", path, section],
+                                              _TOOL_TIMEOUT))
+        if rc != 0 or not os.path.exists(section):
+            return path
+        with open(section, "rb") as handle:
+            license_text = handle.read().rstrip(b"\0")
+        if license_text == b"GPL" or license_text not in _GPL_COMPATIBLE:
+            return path
+        with open(section, "wb") as handle:
+            handle.write(b"GPL\0")
+        rc, _out, err = toolchain.run(bounded([objcopy, "--update-section", "license=" + section, path, tmp],
+                                              _TOOL_TIMEOUT))
+        if rc != 0:
+            raise PluginError("llvm-objcopy could not set the license section of %s for linking: %s"
+                              % (path, err.decode("utf-8", "replace")))
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, out)
+        return out
+    finally:
+        for leftover in (section, tmp):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
 
 def _compile(toolchain, src, cflags, include_dirs, defines):

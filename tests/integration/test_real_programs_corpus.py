@@ -79,9 +79,8 @@ def test_core_tc_classifier_installs_and_is_verified(host, vmlinux_dir):
                                                                           "verdict_counts")}
 
 
-@pytest.mark.xfail(strict=True, reason="link mode: libbpf's static linker refuses license sections that differ "
-                   "('Dual BSD/GPL' beside the dispatcher's and the hooks' 'GPL'); not fixed yet (issue 13)")
 def test_core_tc_classifier_as_main(host, lab, vmlinux_dir):
+    """Its "Dual BSD/GPL" license links beside the hooks' "GPL" (plugin_store.gpl_license_copy)."""
     host.run("datapath_plugin", name="cls", src=os.path.join(CORPUS, "tc_core", "classifier.c"),
              include_dirs=[vmlinux_dir])
     received, seen = run_as_main(host, lab, "cls", "classify_udp", "tc_ingress")

@@ -215,6 +215,10 @@ def solve(name, request, plugins):
                 "hook %s.%s at dispatcher '%s' names unknown plugin '%s'; add it with "
                 "ebpf.datapath.datapath_plugin" % (hook.plugin, hook.function, name, hook.plugin))
         check_hook_signature(plugin, hook.function, hook.hook, family)
+        if hook.verdict == "final" and hook.function not in plugin.entries:
+            raise DatapathError(
+                "hook %s.%s at dispatcher '%s': verdict final applies to entry programs (SEC(\"tc\"), SEC(\"xdp\") ...); "
+                "a hook function ends the chain by returning anything but -1" % (hook.plugin, hook.function, name))
     main = request.main
     if main is not None:
         plugin = plugins.get(main.plugin)
@@ -255,11 +259,17 @@ def check_link_conflicts(request, chain, plugins):
             owner[sym] = p
 
 
-def build_inputs(family, chain, main, plugins, mode):
+def final_hooks(request):
+    """[hook, plugin, function] of the hooks whose verdict ends the chain
+    whatever it is (verdict: final), sorted."""
+    return sorted([h.hook, h.plugin, h.function] for h in request.hooks if h.verdict == "final")
+
+
+def build_inputs(family, chain, main, plugins, mode, final=()):
     """The inputs that fully decide a build; their fingerprint is the
     dispatcher's identity for idempotence. Both objects of a plugin count: link
     mode uses the namespaced one, freplace mode the plain one."""
-    return {
+    inputs = {
         "template": TEMPLATE_VERSION,
         "kind": family,
         "pre": [[p, f] for p, f in chain.pre],
@@ -268,6 +278,9 @@ def build_inputs(family, chain, main, plugins, mode):
         "objects": dict((p, [plugins[p].plain_sha256, plugins[p].link_sha256]) for p in chain.plugins(main)),
         "mode": mode,
     }
+    if final:  # only then: the fingerprints of every other dispatcher stay as they were
+        inputs["final"] = [list(f) for f in final]
+    return inputs
 
 
 # ------------------------------------------------------------------ planning
@@ -293,7 +306,7 @@ def plan_dispatcher(name, old, request, plugins, facts, force=False):
     chain, warnings = solve(name, request, plugins)
     if mode == "link":
         check_link_conflicts(request, chain, plugins)
-    build = build_inputs(program_family(request.attach), chain, request.main, plugins, mode)
+    build = build_inputs(program_family(request.attach), chain, request.main, plugins, mode, final_hooks(request))
     fp = fingerprint(build)
     before = describe_dispatcher(old) if old is not None and old.generation else ""
 

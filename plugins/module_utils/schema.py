@@ -44,6 +44,10 @@ ATTACH_POINTS = ("tc_ingress", "tc_egress", "xdp", "cilium_custom")
 MODES = ("auto", "link", "freplace")
 TC_BACKENDS = ("auto", "tcx", "clsact")
 HOOKS = ("pre", "post")
+# How an entry program's verdict enters the chain: its pass verdict (and -1)
+# continues, anything else ends the chain (default); or whatever it returns ends it.
+VERDICTS = ("pass_continues", "final")
+DEFAULT_VERDICT = "pass_continues"
 # Cilium's custom-call prog array keys.
 CILIUM_CUSTOM_HOOKS = {"ipv4_ingress": 0, "ipv4_egress": 1, "ipv6_ingress": 2, "ipv6_egress": 3}
 
@@ -116,14 +120,16 @@ class FunctionRef(Record):
 class Hook(Record):
     """One plugin function bound to the pre or post hook of a dispatcher."""
 
-    FIELDS = ("plugin", "function", "hook", "constraints", "priority")
+    FIELDS = ("plugin", "function", "hook", "constraints", "priority", "verdict")
 
-    def __init__(self, plugin, function, hook=DEFAULT_HOOK, constraints=(), priority=DEFAULT_PRIORITY):
+    def __init__(self, plugin, function, hook=DEFAULT_HOOK, constraints=(), priority=DEFAULT_PRIORITY,
+                 verdict=DEFAULT_VERDICT):
         self.plugin = plugin
         self.function = function
         self.hook = hook
         self.constraints = [dict(c) for c in constraints]
         self.priority = priority
+        self.verdict = verdict  # one of VERDICTS; matters for entry programs only
 
     @classmethod
     def normalise(cls, item):
@@ -140,7 +146,7 @@ class Hook(Record):
             constraints.append({"order": c.order, "plugin": c.plugin})
         priority = item.get("priority")
         hook = cls(item["plugin"], item["function"], item.get("hook") or DEFAULT_HOOK, constraints,
-                   DEFAULT_PRIORITY if priority is None else priority)
+                   DEFAULT_PRIORITY if priority is None else priority, item.get("verdict") or DEFAULT_VERDICT)
         hook.validate()
         return hook
 
@@ -149,6 +155,8 @@ class Hook(Record):
         if self.hook not in HOOKS:
             raise SchemaError("%s: hook must be one of %s, got %r" % (owner, ", ".join(HOOKS), self.hook))
         check_range("priority", self.priority, owner)
+        if self.verdict not in VERDICTS:
+            raise SchemaError("%s: verdict must be one of %s, got %r" % (owner, ", ".join(VERDICTS), self.verdict))
 
     @property
     def key(self):
@@ -158,11 +166,14 @@ class Hook(Record):
     @classmethod
     def from_json(cls, data):
         return cls(data["plugin"], data["function"], data.get("hook", DEFAULT_HOOK), data.get("constraints") or [],
-                   data.get("priority", DEFAULT_PRIORITY))
+                   data.get("priority", DEFAULT_PRIORITY), data.get("verdict", DEFAULT_VERDICT))
 
     def to_json(self):
-        return {"plugin": self.plugin, "function": self.function, "hook": self.hook,
-                "constraints": [dict(c) for c in self.constraints], "priority": self.priority}
+        out = {"plugin": self.plugin, "function": self.function, "hook": self.hook,
+               "constraints": [dict(c) for c in self.constraints], "priority": self.priority}
+        if self.verdict != DEFAULT_VERDICT:  # records of hooks without it stay as they were
+            out["verdict"] = self.verdict
+        return out
 
 
 def sorted_hooks(hooks):

@@ -80,6 +80,15 @@ options:
     description: Breaks ties among functions no constraint orders; lower runs first, then by plugin and function name.
     type: int
     default: 50
+  verdict:
+    description:
+      - How the verdict of an entry program bound here enters the chain. V(pass_continues) lets the packet on when it
+        returns its pass verdict (C(TC_ACT_OK), C(XDP_PASS)) or C(-1) and ends the chain with any other verdict.
+        V(final) ends the chain with whatever it returns, pass included; the functions after it do not run.
+      - Only for entry programs; a hook function ends the chain by returning anything but C(-1).
+    type: str
+    choices: [pass_continues, final]
+    default: pass_continues
   state:
     description: V(present) binds the function; V(absent) takes it out of the chain.
     type: str
@@ -144,6 +153,7 @@ def main():
             hook=dict(type="str", choices=["pre", "post"], default=DEFAULT_HOOK),
             constraints=dict(type="list", elements="dict", default=[]),
             priority=dict(type="int", default=DEFAULT_PRIORITY),
+            verdict=dict(type="str", choices=["pass_continues", "final"], default="pass_continues"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         supports_check_mode=True,

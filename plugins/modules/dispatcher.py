@@ -163,6 +163,13 @@ options:
         description: Breaks ties among unconstrained functions; lower runs first, then by name.
         type: int
         default: 50
+      verdict:
+        description:
+          - For an entry program, V(pass_continues) (its pass verdict or C(-1) continue the chain, any other verdict
+            ends it) or V(final) (whatever it returns ends the chain), as in M(ebpf.datapath.datapath_hook).
+        type: str
+        choices: [pass_continues, final]
+        default: pass_continues
   strict_constraints:
     description:
       - Fail instead of warning when a constraint names a plugin that is not hooked at the same hook.
@@ -263,6 +270,7 @@ HOOK_SPEC = dict(
     hook=dict(type="str", choices=["pre", "post"], default=DEFAULT_HOOK),
     constraints=dict(type="list", elements="dict", default=[]),
     priority=dict(type="int", default=DEFAULT_PRIORITY),
+    verdict=dict(type="str", choices=["pass_continues", "final"], default="pass_continues"),
 )
 
 

@@ -215,3 +215,31 @@ def test_a_verifier_refusal_fails_the_install_and_changes_nothing(host, src, fun
     assert "refuses function '%s'" % function in res["msg"]
     assert _plugin_state(host) == before
     assert pins_outside_test_roots() == outside
+
+
+def test_verdict_final_makes_an_entry_programs_pass_end_the_chain(host, lab):
+    host.plugin("entry", "entry_programs.c")
+    host.plugin("counter", "counter.c")
+    base = dict(name="ef", attach="tc_ingress", tc_backend="tcx", mode="link", **place(lab, "b"))
+    chain = [{"plugin": "entry", "function": "cls_count", "priority": 10},
+             {"plugin": "entry", "function": "tc_drop_port", "priority": 20},
+             {"plugin": "counter", "function": "count", "priority": 30}]
+    host.run("dispatcher", plugins=chain, **base)
+    assert udp_burst(lab, DROP_PORT, 2) == 0  # default: cls_count's pass continues to the dropper
+    # verdict: final on cls_count, per hook task: its TC_ACT_OK now ends the chain.
+    hooked = host.run("datapath_hook", dispatcher="ef", plugin="entry", function="cls_count", priority=10,
+                      verdict="final")
+    assert hooked["changed"] is True
+    c0, d0 = host.counter("counter"), seen(host, TC_DROP)
+    assert udp_burst(lab, DROP_PORT, 3) == 3, "the dropper no longer runs"
+    assert host.counter("counter") == c0 and seen(host, TC_DROP) == d0 and seen(host, CLS) == 5
+    assert host.run("datapath_hook", dispatcher="ef", plugin="entry", function="cls_count", priority=10,
+                    verdict="final")["changed"] is False
+    # The bulk form reaches the same state; without the option the chain is as before.
+    final_chain = [dict(chain[0], verdict="final")] + chain[1:]
+    assert host.run("dispatcher", plugins=final_chain, **base)["changed"] is False
+    assert host.run("dispatcher", plugins=chain, **base)["changed"] is True
+    assert udp_burst(lab, DROP_PORT, 2) == 0
+    # A hook function (DP_CONTINUE ABI) cannot be final.
+    refused = host.run("dispatcher", _fail=True, plugins=chain[:2] + [dict(chain[2], verdict="final")], **base)
+    assert "verdict final applies to entry programs" in refused["msg"]

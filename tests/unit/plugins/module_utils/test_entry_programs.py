@@ -82,3 +82,24 @@ def test_link_mode_refuses_the_entry_programs_of_a_prebuilt_object():
 def test_the_define_that_moves_an_entry_program_to_text():
     define = plugin_store._as_function("dpp_p__fn", "int")  # pylint: disable=protected-access
     assert define == 'dp_entry__dpp_p__fn(void); int __attribute__((section(".text"))) dpp_p__fn'
+
+
+def test_a_final_entry_program_ends_the_chain_with_whatever_it_returns():
+    text = dispatcher.generate_source("tc", ["dpp_e__a", "dpp_c__count"], ["dpp_e__b"], None,
+                                      entries={"dpp_e__a", "dpp_e__b"}, final=[("pre", "dpp_e__a"), ("post", "dpp_e__b")])
+    assert "\tverdict = dpp_e__a(ctx);\n\tgoto out;\n\tverdict = dpp_c__count(ctx);" in text
+    assert "\tverdict = dpp_e__b(ctx);\n\tgoto out;\n" in text
+
+
+def test_build_inputs_name_final_hooks_only_when_there_are_some():
+    plugins = {"e": entry_plugin("e")}
+    chain = Chain([["e", "tc_main"]], [])
+    plain = planner.build_inputs("tc", chain, None, plugins, "link", planner.final_hooks(
+        DispatcherRequest(attach="tc_ingress", interface="veth0", mode="link", hooks=[Hook("e", "tc_main", "pre")])))
+    assert "final" not in plain, "dispatchers without verdict: final keep their fingerprints"
+    final_req = DispatcherRequest(attach="tc_ingress", interface="veth0", mode="link",
+                                  hooks=[Hook("e", "tc_main", "pre", verdict="final")])
+    assert planner.build_inputs("tc", chain, None, plugins, "link", planner.final_hooks(final_req))["final"] == [
+        ["pre", "e", "tc_main"]]
+    assert Hook("e", "tc_main").to_json() == {"plugin": "e", "function": "tc_main", "hook": "pre", "constraints": [],
+                                              "priority": 50}

@@ -13,8 +13,8 @@ module: datapath_plugin
 short_description: Install a BPF datapath plugin on a host
 version_added: "0.1.0"
 description:
-  - Builds a plugin from BPF C source with clang on the target (O(src)), or takes a prebuilt BPF object (O(object)),
-    checks that it opens and lists its global functions, stores it content-addressed under O(state_dir),
+  - Builds a plugin from BPF C source with clang (O(src)), on the target or on the controller (O(build_on)), or takes
+    a prebuilt BPF object (O(object)), checks that it opens and lists its global functions, stores it content-addressed under O(state_dir),
     and creates and pins its maps under C(<bpffs_root>/plugins/<name>/maps/<map name>).
   - Pinned maps survive every rebuild of the dispatchers that use the plugin, so counters keep counting.
   - A source plugin is also built with its global symbols prefixed C(dpp_<name>__), so two plugins may use the same
@@ -23,8 +23,8 @@ description:
 requirements:
   - python3-pyroute2 (L(pyroute2,https://pypi.org/project/pyroute2/)) on the target
   - C(libbpf.so.1) on the target (Debian's C(libbpf1)), loaded with ctypes
-  - clang with the BPF target and the libbpf headers (Debian's C(clang-19) and C(libbpf-dev)) on the target when
-    the plugin is built from O(src); none for a prebuilt O(object)
+  - clang with the BPF target and the libbpf headers (Debian's C(clang-19) and C(libbpf-dev)) where the plugin is
+    built from O(src) (the target, or the controller with O(build_on=controller)); none for a prebuilt O(object)
   - root on the target (BPF, bpffs)
   - bpffs mounted at the parent of O(bpffs_root) (normally C(/sys/fs/bpf))
 author:
@@ -36,7 +36,11 @@ attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: Compiles into the cache to find out whether the object changed; the kernel is not touched.
+    details: Compiles into the cache (on the build host, see O(build_on)) to find out whether the object changed; the kernel is not touched.
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+    details: The action plugin compiles O(src) on the controller and ships the object when O(build_on=controller).
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
@@ -48,13 +52,18 @@ options:
     required: true
   src:
     description:
-      - Path on the target of the plugin's BPF C source, compiled with clang (C(-target bpf -g -O2)).
+      - Path of the plugin's BPF C source, compiled with clang (C(-target bpf -g -O2)).
+      - A path on the B(target) with O(build_on=target), a path on the B(controller) with O(build_on=controller)
+        (relative paths are looked up in the role's or playbook's C(files/) directory, as with M(ansible.builtin.template)).
+        With O(build_on=auto) it is a controller path when the controller builds (see RV(built_on)).
       - Must be a regular file, not a symlink, not writable by group or others.
       - Mutually exclusive with O(object).
     type: path
   object:
     description:
-      - Path on the target of a prebuilt BPF object (compiled with C(-g) so it carries BTF).
+      - Path of a prebuilt BPF object (compiled with C(-g) so it carries BTF).
+      - A path on the target, or on the controller with O(build_on=controller) (then shipped to the target with its
+        sha256).
       - Mutually exclusive with O(src).
     type: path
   sha256:
@@ -69,10 +78,27 @@ options:
     default: []
   include_dirs:
     description:
-      - Extra include directories for O(src).
+      - Extra include directories for O(src); on the host that compiles it, like O(src).
     type: list
     elements: path
     default: []
+  build_on:
+    description:
+      - Where O(src) is compiled.
+      - V(target) compiles on the target with its clang (the target needs clang and the libbpf headers).
+      - V(controller) compiles on the controller with the collection's toolchain into a content-addressed cache shared
+        by every host of the play (C($EBPF_DATAPATH_CONTROLLER_CACHE_DIR), else C(~/.cache/ebpf-datapath/controller)),
+        ships the object to the target and installs it there checked against its sha256, so the target needs no compiler.
+        The object is byte for byte what the target would build from the same source with the same clang and paths.
+      - V(auto) compiles on the controller when it has a usable clang and O(src) is a file there, else on the target.
+      - With V(controller), the plugin is recorded on the target as a prebuilt object. Its global symbols are then not
+        prefixed for linking, so in C(link) mode they must be unique among the plugins of a dispatcher, and its entry
+        programs can only be hooked in C(freplace) mode.
+      - The default stays V(target) so that plays written before this option keep their meaning; the playbooks and
+        roles of this collection build on the controller.
+    type: str
+    choices: [controller, target, auto]
+    default: target
   state:
     description:
       - V(present) installs or updates the plugin; V(absent) removes it and unpins its maps.
@@ -101,6 +127,12 @@ EXAMPLES = r"""
     object: /opt/datapath/firewall.o
     sha256: 3f0a2c9e1b7d4a5c6e8f90123456789abcdef0123456789abcdef0123456789a
 
+- name: Compile on the controller (src is a controller path) and ship the object; the target needs no clang
+  ebpf.datapath.datapath_plugin:
+    name: bytecount
+    src: bytecount.c  # looked up in the role's or playbook's files/
+    build_on: controller
+
 - name: Remove a plugin that is still hooked somewhere
   ebpf.datapath.datapath_plugin:
     name: oldcounter
@@ -127,6 +159,17 @@ plugin:
       description: SHA-256 of the plain object.
       type: str
       sample: 3f0a2c9e1b7d4a5c6e8f90123456789abcdef0123456789abcdef0123456789a
+built_on:
+  description:
+    - Where O(src) was compiled, V(controller) or V(target) (O(build_on=auto) says which it picked here).
+  returned: when O(state=present) and O(src) is given
+  type: str
+  sample: controller
+build_cached:
+  description: Whether the controller found the object in its cache (clang did not run for this task).
+  returned: when RV(built_on=controller)
+  type: bool
+  sample: true
 rebuilt:
   description: Dispatchers rebuilt because the plugin's code changed.
   returned: always
@@ -134,6 +177,9 @@ rebuilt:
   elements: str
   sample: [web-ingress]
 """
+
+import hashlib
+import os
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -150,6 +196,27 @@ def describe(record):
         ", ".join(sorted(record["functions"])), ", ".join(record["maps"]) or "(none)")
 
 
+def shipped_object(eng, path, digest, check_mode):
+    """The object store's path for an object the controller built and shipped
+    (build_on: controller): Ansible puts it in a new remote tmp dir on every run,
+    and the store path keeps the plugin's recorded source the same, so a rerun
+    reports no change. Returns (path to install from, whether this call stored it)."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils.files import atomic_write
+    from ansible_collections.ebpf.datapath.plugins.module_utils.plugin_store import PluginError, check_input_file
+    stored = eng.layout.object_path(digest)
+    if os.path.exists(stored):
+        return stored, False
+    if check_mode:
+        return path, False
+    check_input_file(path, "shipped object")
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise PluginError("shipped object %s does not have sha256 %s; run the task again" % (path, digest))
+    atomic_write(stored, data)
+    return stored, True
+
+
 def main():
     module = AnsibleModule(
         argument_spec=common_spec(
@@ -161,6 +228,7 @@ def main():
             include_dirs=dict(type="list", elements="path", default=[]),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             force=dict(type="bool", default=False),
+            build_on=dict(type="str", choices=["controller", "target", "auto"], default="target"),
         ),
         mutually_exclusive=[("src", "object")],
         required_if=[("state", "present", ("src", "object"), True)],
@@ -170,6 +238,11 @@ def main():
     params = module.params
     if params["sha256"] and not params["object"]:
         module.fail_json(msg="sha256 checks a prebuilt object; give object: with it (src: is compiled on the host)")
+    if params["build_on"] == "controller" and params["src"]:
+        module.fail_json(msg="build_on: controller compiles src on the controller, in the action plugin of "
+                             "ebpf.datapath.datapath_plugin; this module got src, so it was run without it. "
+                             "Run it as a task of a play, or use build_on: target")
+    shipped = params["build_on"] == "controller" and params["object"] and params["sha256"]
     errors = known_errors()
     from ansible_collections.ebpf.datapath.plugins.module_utils.naming import check_name
     try:
@@ -182,9 +255,17 @@ def main():
                 report_warnings(module, eng)
                 module.exit_json(changed=changed, rebuilt=users if changed else [],
                                  diff={"before": describe(old), "after": ""})
-            changed, record = eng.ensure_plugin(
-                params["name"], src=params["src"], obj=params["object"], sha256=params["sha256"],
-                cflags=params["cflags"], include_dirs=params["include_dirs"])
+            obj, stored = params["object"], False
+            if shipped:
+                obj, stored = shipped_object(eng, obj, params["sha256"].lower(), module.check_mode)
+            try:
+                changed, record = eng.ensure_plugin(
+                    params["name"], src=params["src"], obj=obj, sha256=params["sha256"],
+                    cflags=params["cflags"], include_dirs=params["include_dirs"])
+            except BaseException:
+                if stored and params["sha256"].lower() not in eng.registry.data.referenced_objects():
+                    os.unlink(obj)
+                raise
             rebuilt = []
             if changed and old and old.get("link_sha256") != record["link_sha256"]:
                 rebuilt = eng.dispatchers_using(params["name"])
@@ -193,9 +274,10 @@ def main():
                 "maps": dict((m, eng.layout.plugin_map_pin(params["name"], m)) for m in record["maps"]),
                 "sha256": record["plain_sha256"],
             }
+            extra = {"built_on": "target"} if params["src"] else {}
             report_warnings(module, eng)
             module.exit_json(changed=changed, plugin=plugin, rebuilt=rebuilt,
-                             diff={"before": describe(old), "after": describe(record)})
+                             diff={"before": describe(old), "after": describe(record)}, **extra)
     except errors as exc:
         fail(module, exc)
 

@@ -14,7 +14,8 @@ is a controller path and is shipped the same way. ``auto`` builds here when
 this controller has a usable clang and ``src`` is a file here, else on the
 target. The result says where: ``built_on``.
 
-The cache is $EBPF_DATAPATH_CONTROLLER_CACHE_DIR, else
+The cache is $EBPF_DATAPATH_CONTROLLER_CACHE_DIR, else $EBPF_DATAPATH_CACHE_DIR
+(the compile cache hosts simulated on one machine share), else
 ~/.cache/ebpf-datapath/controller. Compiles of one controller are serialized on
 a lock in the cache, so the forks of a play run clang once per distinct source
 and the others find the object in the cache.
@@ -37,12 +38,13 @@ from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_su
 MODULE = "ebpf.datapath.datapath_plugin"
 BUILD_ON = ("controller", "target", "auto")
 DEFAULT_BUILD_ON = "target"
-CACHE_ENV = "EBPF_DATAPATH_CONTROLLER_CACHE_DIR"
+CACHE_ENVS = ("EBPF_DATAPATH_CONTROLLER_CACHE_DIR", "EBPF_DATAPATH_CACHE_DIR")
 DEFAULT_CACHE_DIR = "~/.cache/ebpf-datapath/controller"
 
 
 def controller_cache_dir():
-    return os.path.abspath(os.path.expanduser(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_DIR))
+    chosen = [os.environ[name] for name in CACHE_ENVS if os.environ.get(name)]
+    return os.path.abspath(os.path.expanduser((chosen + [DEFAULT_CACHE_DIR])[0]))
 
 
 class ControllerBuild:

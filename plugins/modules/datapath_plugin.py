@@ -87,7 +87,8 @@ options:
       - Where O(src) is compiled.
       - V(target) compiles on the target with its clang (the target needs clang and the libbpf headers).
       - V(controller) compiles on the controller with the collection's toolchain into a content-addressed cache shared
-        by every host of the play (C($EBPF_DATAPATH_CONTROLLER_CACHE_DIR), else C(~/.cache/ebpf-datapath/controller)),
+        by every host of the play (C($EBPF_DATAPATH_CONTROLLER_CACHE_DIR), else C($EBPF_DATAPATH_CACHE_DIR), else
+        C(~/.cache/ebpf-datapath/controller) on the controller),
         ships the object to the target and installs it there checked against its sha256, so the target needs no compiler.
         The object is byte for byte what the target would build from the same source with the same clang and paths.
       - V(auto) compiles on the controller when it has a usable clang and O(src) is a file there, else on the target.

@@ -38,11 +38,12 @@ class Controller:
         self.target_cache = str(tmp / "target-cache")
         self.runs = 0
 
-    def play(self, tasks, expect_rc=0):
-        """Run tasks; returns (recap of localhost, {register name: result})."""
+    def play(self, tasks, expect_rc=0, collect=()):
+        """Run tasks; returns (recap of localhost, {register name (and each name
+        of collect): its value})."""
         self.runs += 1
         results = str(self.tmp / ("results-%d.json" % self.runs))
-        registered = sorted(t["register"] for t in tasks if "register" in t)
+        registered = sorted([t["register"] for t in tasks if "register" in t] + list(collect))
         tasks = list(tasks) + [{
             "name": "Hand the results to the test",
             "ansible.builtin.copy": {"dest": results, "mode": "0600",
@@ -204,3 +205,45 @@ def test_a_source_clang_refuses_fails_on_the_controller_with_its_diagnostics(con
     assert not os.path.exists(os.path.join(controller.roots["state_dir"], "registry.json")) or \
         "broken" not in json.load(open(os.path.join(controller.roots["state_dir"], "registry.json")))["plugins"]
     assert controller.sources(controller.target_cache) == []
+
+
+def test_the_rollout_role_builds_on_the_controller_by_default_and_on_the_target_when_told(controller, lab):
+    """roles/datapath_rollout's apply step: by default the plugin is compiled on
+    the controller and nothing is copied to the host; with
+    datapath_rollout_build_on: target the source is shipped and the host compiles it."""
+    code_dir = str(controller.tmp / "code")
+
+    def apply(plugin, **role_vars):
+        variables = {
+            "datapath_rollout_plugins": [{"name": plugin, "src": COUNTER}],
+            "datapath_rollout_hooks": [{"plugin": plugin, "function": "count"}],
+            "datapath_rollout_dispatchers": [{"name": "ctl-" + plugin, "attach": "tc_ingress",
+                                              "interface": lab.if_b, "netns": lab.ns_b}],
+            "datapath_rollout_code_dir": code_dir,
+            "datapath_rollout_bpffs_root": controller.roots["bpffs_root"],
+            "datapath_rollout_state_dir": controller.roots["state_dir"],
+        }
+        variables.update(role_vars)
+        _recap, res = controller.play([{
+            "name": "the rollout role's apply step",
+            "ansible.builtin.include_role": {"name": "ebpf.datapath.datapath_rollout", "tasks_from": "apply"},
+            "vars": variables,
+        }], collect=["datapath_rollout_plugin_results"])
+        return res["datapath_rollout_plugin_results"]["results"][0]
+
+    first = apply("count_r")
+    assert first["built_on"] == "controller" and first["changed"]
+    assert not os.path.exists(code_dir)  # nothing was shipped but the object
+    assert controller.sources(controller.controller_cache) == [COUNTER]
+    assert COUNTER not in controller.sources(controller.target_cache)
+    pin = os.path.join(controller.roots["bpffs_root"], "plugins", "count_r", "maps", "counts")
+    assert udp_burst(lab, 9912, 8) == 8
+    assert read_pinned(pin).get(0, 0) >= 8
+    assert not apply("count_r")["changed"]
+
+    second = apply("count_s", datapath_rollout_build_on="target")
+    assert second["built_on"] == "target" and second["changed"]
+    shipped = os.path.join(code_dir, "count_s", "counter.c")
+    assert os.path.isfile(shipped)
+    assert shipped in controller.sources(controller.target_cache)
+    assert second["plugin"]["sha256"] != first["plugin"]["sha256"]  # another path is another object (debug info)

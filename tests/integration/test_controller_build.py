@@ -12,6 +12,7 @@ read from the caches: a compile leaves an object under <cache>/objects/.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -247,3 +248,23 @@ def test_the_rollout_role_builds_on_the_controller_by_default_and_on_the_target_
     assert os.path.isfile(shipped)
     assert shipped in controller.sources(controller.target_cache)
     assert second["plugin"]["sha256"] != first["plugin"]["sha256"]  # another path is another object (debug info)
+
+
+@pytest.mark.xfail(strict=True, reason="a plugin install still needs clang on the target: Engine.ensure_plugin makes a "
+                   "Toolchain (finds clang) for a prebuilt object too, and plugin_store's verification compiles a trial "
+                   "dispatcher there (issue 17: to be built on the controller)")
+def test_a_target_without_clang_installs_a_plugin_the_controller_built(controller):
+    """The module on the target runs with a PATH holding no clang (only the
+    coreutils env and timeout the toolchain wraps commands in): the controller's
+    build is all it needs."""
+    bare = controller.tmp / "bare-bin"
+    bare.mkdir()
+    for tool in ("env", "timeout"):
+        os.symlink(shutil.which(tool), str(bare / tool))
+    _recap, res = controller.play([
+        {"name": "clang is not on the target's PATH", "ansible.builtin.command": {"argv": ["clang", "--version"]},
+         "environment": {"PATH": str(bare)}, "register": "no_clang", "failed_when": False, "changed_when": False},
+        dict(plugin_task("bare", "count_bare", "controller"), environment={"PATH": str(bare)}),
+    ])
+    assert res["no_clang"]["rc"] != 0
+    assert res["bare"]["built_on"] == "controller" and res["bare"]["changed"]

@@ -13,6 +13,8 @@ import importlib.util
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.ebpf.datapath.plugins.module_utils.defaults import DEFAULT_BPFFS_ROOT, DEFAULT_STATE_DIR
+
 # Found, not imported: pyroute2's __init__ loads all of pyroute2 (about half of
 # a module's start-up), and only tasks that touch netlink need it; attach.py
 # imports it then and reports a broken install itself.
@@ -21,8 +23,8 @@ PYROUTE2_IMP_ERR = None if HAS_PYROUTE2 else "ImportError: No module named 'pyro
 
 # Matches plugins/doc_fragments/common.py.
 COMMON_ARGS = dict(
-    bpffs_root=dict(type="path", default="/sys/fs/bpf/ebpf-datapath"),
-    state_dir=dict(type="path", default="/var/lib/ebpf-datapath"),
+    bpffs_root=dict(type="path", default=DEFAULT_BPFFS_ROOT),
+    state_dir=dict(type="path", default=DEFAULT_STATE_DIR),
     lock_timeout=dict(type="float", default=300.0),
 )
 

@@ -229,19 +229,32 @@ def _remember_probe(key, info):
 # (rc, stdout bytes, stderr bytes), raising OSError when argv[0] cannot run.
 # The controller, tests and benchmarks use plugins/plugin_utils/runner.py.
 #
-# Every command runs under coreutils' timeout (a runaway clang is killed) and
-# env -u (the variables of _CLANG_ENV_PREFIXES are dropped): the runners need
-# neither a timeout nor an environment of their own.
+# Every command runs under coreutils' timeout (a runaway clang is killed), so
+# the runners need no time limit of their own; and with the variables of
+# _CLANG_ENV_PREFIXES gone from this process's environment (scrub_clang_env),
+# which both runners pass on.
 _TIMED_OUT = (124, 128 + 9)  # timeout(1): the limit passed; KILL after --kill-after
 
 
+def _timeout_program():
+    # From the system directories, not from whatever PATH the caller has.
+    return shutil.which("timeout", path="/usr/bin:/bin") or "timeout"
+
+
 def bounded(argv, timeout):
-    """argv run with the clang-influencing variables unset and a time limit."""
-    unset = []
-    for name in sorted(os.environ):
-        if name.startswith(_CLANG_ENV_PREFIXES):
-            unset += ["-u", name]
-    return ["env"] + unset + ["timeout", "--kill-after=5", "%g" % timeout] + list(argv)
+    """argv run with a time limit; the clang-influencing variables scrubbed first."""
+    scrub_clang_env()
+    return [_timeout_program(), "--kill-after=5", "%g" % timeout] + list(argv)
+
+
+def scrub_clang_env():
+    """Drop the variables that make clang's driver add arguments
+    (CCC_OVERRIDE_OPTIONS) or write logs (CC_PRINT_OPTIONS_FILE,
+    CC_LOG_DIAGNOSTICS_FILE, ...) from this process's environment, which every
+    command it starts inherits: flags reach clang only through check_cflags.
+    (A module run is its own process; on the controller, an Ansible worker.)"""
+    for name in [n for n in os.environ if n.startswith(_CLANG_ENV_PREFIXES)]:
+        del os.environ[name]
 
 
 class _Proc:
@@ -400,9 +413,7 @@ def _sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
 
-# Variables that make clang's driver add arguments (CCC_OVERRIDE_OPTIONS) or
-# write logs (CC_PRINT_OPTIONS_FILE, CC_LOG_DIAGNOSTICS_FILE, ...): bounded()
-# unsets them, so flags reach clang only through check_cflags.
+# See scrub_clang_env.
 _CLANG_ENV_PREFIXES = ("CCC_", "CC_")
 
 

@@ -181,7 +181,7 @@ def world(tmp_path_factory):
         lab.add_veth(lab.ns_a, w.xdp_if, lab.ns_b, w.qdisc_if)
         _make_files(w)
         for name, src in (("counter", "counter.c"), ("twin", "counter_twin.c"), ("dropper", "dropper.c"),
-                          ("verdicts", "verdicts.c"), ("wrongsig", "wrongsig.c"), ("unsafe", "unsafe.c")):
+                          ("verdicts", "verdicts.c"), ("wrongsig", "wrongsig.c")):
             host.plugin(name, src)
         host.run("dispatcher", **w.main())
         w.foreign = Foreign(lab, w.xdp_if, w.qdisc_if, host.bpffs_root + "-cilium")
@@ -287,8 +287,8 @@ CASES = [
          ["post hook", "int count(struct __sk_buff *, int)"]),
     Case("main-wrong-signature", D, lambda w: w.main(main={"plugin": "wrongsig", "function": "two_ints"}),
          ["main", "signature"]),
-    Case("verifier-refuses", H, lambda w: dict(dispatcher="d-main", plugin="unsafe", function="peek"),
-         ["refused", "invalid access to packet"]),
+    Case("verifier-refuses", P, lambda w: dict(name="unsafe", src=w.src("unsafe.c")),
+         ["plugin 'unsafe'", "refuses function 'peek'", "unsafe.c:11", "invalid access to packet"]),
     Case("source-does-not-compile", P, lambda w: dict(name="broken", src=w.src("broken.c")),
          ["clang could not compile", "broken.c:7", "error"]),
     Case("source-without-hook-function", P, lambda w: dict(name="nohook", src=w.src("nohook.c")),

@@ -536,17 +536,20 @@ def test_the_environment_cannot_add_flags_or_logs(project, tmp_path, monkeypatch
     write a log: neither reaches clang."""
     trace = tmp_path / "trace.json"
     log = tmp_path / "options.log"
-    monkeypatch.setenv("CCC_OVERRIDE_OPTIONS", "+-ftime-trace=%s" % trace)
-    monkeypatch.setenv("CC_PRINT_OPTIONS", "1")
-    monkeypatch.setenv("CC_PRINT_OPTIONS_FILE", str(log))
+    planted = {"CCC_OVERRIDE_OPTIONS": "+-ftime-trace=%s" % trace, "CC_PRINT_OPTIONS": "1",
+               "CC_PRINT_OPTIONS_FILE": str(log)}
+    for name, value in planted.items():
+        monkeypatch.setenv(name, value)
     toolchain = Toolchain(project["cache"], run_subprocess)
     toolchain.compile(project["src"])
     assert toolchain.clang_runs == 1
     assert not trace.exists() and not log.exists()
-    # The oracle: the same variables do reach a clang started with our environment.
+    # The toolchain scrubbed them from this process (what every runner passes on).
+    assert not set(planted) & set(os.environ)
+    # The oracle: the same variables do reach a clang started with them.
     subprocess.run([toolchain.clang.path, "-target", "bpf", "-c", project["src"], "-o", str(tmp_path / "x.o"),
                     "-I" + tc.arch_include_dir(run_subprocess), "-I" + os.path.dirname(project["src"])],
-                   capture_output=True, check=True)
+                   capture_output=True, check=True, env=dict(os.environ, **planted))
     assert trace.exists() and log.exists()
 
 

@@ -522,8 +522,30 @@ def _opts(cls, **fields):
 # Objects, programs, maps (libbpf's high-level API)
 # ---------------------------------------------------------------------------
 
-class BpfObject:
+class _Owned:
+    """Something libbpf allocated (``self._ptr``), freed by close() with the
+    libbpf function named by ``_FREE``; usable with ``with``."""
+
+    _FREE = None
+    _ptr = None
+
+    def close(self):
+        if self._ptr:
+            getattr(_L(), self._FREE)(self._ptr)
+            self._ptr = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+class BpfObject(_Owned):
     """A BPF ELF object opened (and later loaded) by libbpf."""
+
+    _FREE = 'bpf_object__close'
 
     def __init__(self, ptr, log_buf, keep=None):
         self._ptr = ptr
@@ -567,33 +589,32 @@ class BpfObject:
     def name(self):
         return _s(_L().bpf_object__name(self._handle()))
 
-    def programs(self):
+    def _all(self, kind, cls):
+        # bpf_object__next_program / __next_map: iterate from NULL to NULL.
         out, pos = [], None
         while True:
-            pos = _L().bpf_object__next_program(self._handle(), pos)
+            pos = getattr(_L(), 'bpf_object__next_' + kind)(self._handle(), pos)
             if not pos:
                 return out
-            out.append(Program(self, pos))
+            out.append(cls(self, pos))
+
+    def _find(self, kind, cls, name):
+        ptr = getattr(_L(), 'bpf_object__find_%s_by_name' % kind)(self._handle(), _b(name))
+        if not ptr:
+            raise KeyError(name)
+        return cls(self, ptr)
+
+    def programs(self):
+        return self._all('program', Program)
 
     def program(self, name):
-        ptr = _L().bpf_object__find_program_by_name(self._handle(), _b(name))
-        if not ptr:
-            raise KeyError(name)
-        return Program(self, ptr)
+        return self._find('program', Program, name)
 
     def maps(self):
-        out, pos = [], None
-        while True:
-            pos = _L().bpf_object__next_map(self._handle(), pos)
-            if not pos:
-                return out
-            out.append(Map(self, pos))
+        return self._all('map', Map)
 
     def map(self, name):
-        ptr = _L().bpf_object__find_map_by_name(self._handle(), _b(name))
-        if not ptr:
-            raise KeyError(name)
-        return Map(self, ptr)
+        return self._find('map', Map, name)
 
     def load(self):
         """Create maps and load every autoload program; BpfError has the verifier log."""
@@ -606,37 +627,44 @@ class BpfObject:
             raise BpfError('bpf_object__load', -ret, log, self.name)
         self._keep = None
 
-    def close(self):
-        if self._ptr:
-            _L().bpf_object__close(self._ptr)
-            self._ptr = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
 
-class Program:
-    """One program of a BpfObject (valid while the object is open)."""
+class _Part:
+    """A program or a map of a BpfObject (valid while the object is open): the
+    calls both kinds have, libbpf's ``bpf_program__*`` or ``bpf_map__*``."""
+
+    _PREFIX = None
 
     def __init__(self, obj, ptr):
         self._obj = obj
         self._ptr = ptr
 
+    def _fn(self, suffix):
+        return getattr(_L(), self._PREFIX + suffix)
+
     @property
     def name(self):
-        return _s(_L().bpf_program__name(self._ptr))
+        return _s(self._fn('name')(self._ptr))
+
+    @property
+    def type(self):
+        return self._fn('type')(self._ptr)
+
+    def pin(self, path):
+        _call(self._PREFIX + 'pin', self._fn('pin'), self._ptr, _b(path), target=path)
+
+    def unpin(self, path):
+        _call(self._PREFIX + 'unpin', self._fn('unpin'), self._ptr, _b(path), target=path)
+
+
+class Program(_Part):
+    """One program of a BpfObject."""
+
+    _PREFIX = 'bpf_program__'
 
     @property
     def section(self):
         return _s(_L().bpf_program__section_name(self._ptr))
-
-    @property
-    def type(self):
-        return _L().bpf_program__type(self._ptr)
 
     def set_type(self, prog_type):
         _call('bpf_program__set_type', _L().bpf_program__set_type,
@@ -673,12 +701,6 @@ class Program:
                            self.name)
         return fd
 
-    def pin(self, path):
-        _call('bpf_program__pin', _L().bpf_program__pin, self._ptr, _b(path), target=path)
-
-    def unpin(self, path):
-        _call('bpf_program__unpin', _L().bpf_program__unpin, self._ptr, _b(path), target=path)
-
     def attach_freplace(self, target_fd, func_name):
         ptr = _call_ptr('bpf_program__attach_freplace', _L().bpf_program__attach_freplace,
                         self._ptr, target_fd, _b(func_name), target=func_name)
@@ -688,20 +710,10 @@ class Program:
         return 'Program(%r, section=%r)' % (self.name, self.section)
 
 
-class Map:
-    """One map of a BpfObject (valid while the object is open)."""
+class Map(_Part):
+    """One map of a BpfObject."""
 
-    def __init__(self, obj, ptr):
-        self._obj = obj
-        self._ptr = ptr
-
-    @property
-    def name(self):
-        return _s(_L().bpf_map__name(self._ptr))
-
-    @property
-    def type(self):
-        return _L().bpf_map__type(self._ptr)
+    _PREFIX = 'bpf_map__'
 
     @property
     def fd(self):
@@ -739,12 +751,6 @@ class Map:
     def reuse_fd(self, fd):
         """Use an existing map (e.g. a pinned one) instead of creating it at load."""
         _call('bpf_map__reuse_fd', _L().bpf_map__reuse_fd, self._ptr, fd, target=self.name)
-
-    def pin(self, path):
-        _call('bpf_map__pin', _L().bpf_map__pin, self._ptr, _b(path), target=path)
-
-    def unpin(self, path):
-        _call('bpf_map__unpin', _L().bpf_map__unpin, self._ptr, _b(path), target=path)
 
     def __repr__(self):
         return 'Map(%r, type=%d)' % (self.name, self.type)
@@ -1267,8 +1273,10 @@ def enable_stats():
 # Static linker
 # ---------------------------------------------------------------------------
 
-class Linker:
+class Linker(_Owned):
     """libbpf's static BPF linker: several .o files into one (bpftool gen object)."""
+
+    _FREE = 'bpf_linker__free'
 
     def __init__(self, out_path):
         self.out_path = out_path
@@ -1283,17 +1291,6 @@ class Linker:
         _call('bpf_linker__finalize', _L().bpf_linker__finalize, self._ptr,
               target=self.out_path)
 
-    def close(self):
-        if self._ptr:
-            _L().bpf_linker__free(self._ptr)
-            self._ptr = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
 
 # ---------------------------------------------------------------------------
@@ -1324,8 +1321,10 @@ _FUNC_LINKAGE = {BTF_FUNC_STATIC: 'static', BTF_FUNC_GLOBAL: 'global', BTF_FUNC_
 _VAR_LINKAGE = {0: 'static', 1: 'global', 2: 'extern'}
 
 
-class Btf:
+class Btf(_Owned):
     """A libbpf `struct btf`: parsed from an ELF object, or built from scratch."""
+
+    _FREE = 'btf__free'
 
     def __init__(self, ptr):
         self._ptr = ptr
@@ -1338,17 +1337,6 @@ class Btf:
     def new_empty(cls):
         return cls(_call_ptr('btf__new_empty', _L().btf__new_empty))
 
-    def close(self):
-        if self._ptr:
-            _L().btf__free(self._ptr)
-            self._ptr = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-        return False
 
     # -- reading --------------------------------------------------------
 

@@ -277,15 +277,23 @@ def _other_pair_above(path, is_bpffs):
     return None
 
 
+def _absent(kind, path, needs):
+    """Root(kind, path, ABSENT) when nothing is at path, None when a directory
+    is; anything else is refused, saying what kind needs (a %s for the default)."""
+    if not os.path.lexists(path):
+        _check_ancestor(kind, path)
+        return Root(kind, path, ABSENT)
+    what = _not_a_directory(kind, path)
+    if what:
+        raise RootsError("%s %s is %s, not a directory; %s" % (kind, path, what, needs % DEFAULTS[kind]))
+    return None
+
+
 def inspect_state_dir(path):
     """The Root of a state_dir (reads only)."""
-    if not os.path.lexists(path):
-        _check_ancestor("state_dir", path)
-        return Root("state_dir", path, ABSENT)
-    what = _not_a_directory("state_dir", path)
-    if what:
-        raise RootsError("state_dir %s is %s, not a directory; give a directory such as %s"
-                         % (path, what, DEFAULTS["state_dir"]))
+    absent = _absent("state_dir", path, "give a directory such as %s")
+    if absent:
+        return absent
     st = os.stat(path)
     if st.st_uid != os.geteuid():
         raise RootsError("state_dir %s is owned by uid %d, not by the user running ebpf.datapath (uid %d): whoever "
@@ -309,14 +317,10 @@ def inspect_state_dir(path):
 
 def inspect_bpffs_root(path):
     """The Root of a bpffs_root (reads only)."""
-    if not os.path.lexists(path):
-        _check_ancestor("bpffs_root", path)
-        return Root("bpffs_root", path, ABSENT)
-    what = _not_a_directory("bpffs_root", path)
-    if what:
-        raise RootsError("bpffs_root %s is %s, not a directory: bpffs_root names the directory under which "
-                         "ebpf.datapath pins everything (such as %s), not one of the pins"
-                         % (path, what, DEFAULTS["bpffs_root"]))
+    absent = _absent("bpffs_root", path, "bpffs_root names the directory under which ebpf.datapath pins "
+                     "everything (such as %s), not one of the pins")
+    if absent:
+        return absent
     names = os.listdir(path)
     markers = _bpffs_markers(path, names)
     if len(markers) > 1:

@@ -32,8 +32,9 @@ BASE_PACKAGES := clang-19 llvm-19 libbpf-dev libbpf1 bpftool iproute2 iputils-pi
 	python3-venv python3-dev gcc git
 SANITY_PACKAGES := shellcheck
 # TEST: strace proves what a run writes and executes (hardening tier); graphviz
-# renders datapath_info's pictures (tests, docs/img).
-TEST_PACKAGES := strace graphviz
+# renders datapath_info's pictures (tests, docs/img); python3-pyroute2 is all a target
+# that builds nothing needs besides libbpf1 (test_controller_build.py runs one).
+TEST_PACKAGES := strace graphviz python3-pyroute2
 VM_PACKAGES := qemu-system-x86 linux-image-amd64 busybox-static udev dropbear-bin openssh-client \
 	mmdebstrap e2fsprogs
 PACKAGES := $(BASE_PACKAGES) $(SANITY_PACKAGES) $(TEST_PACKAGES) $(VM_PACKAGES)

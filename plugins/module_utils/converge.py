@@ -40,11 +40,16 @@ class Engine:
     # module_common leaves checking, claiming and releasing the roots to us.
     CLAIMS_ROOTS = True
 
-    def __init__(self, bpffs_root, state_dir, check_mode=False, lock_timeout=300.0, run=None):
+    def __init__(self, bpffs_root, state_dir, check_mode=False, lock_timeout=300.0, run=None, build_on="target",
+                 generated_objects=()):
         self.layout = Layout(bpffs_root, state_dir)
         # The toolchain's command runner (toolchain._run_probe); None: this run
         # has no way to start clang, and a compile says so.
         self.run = run
+        # build_on controller: this host compiles nothing; the objects of the C
+        # it generates come from the controller (generated.py).
+        self.build_on = build_on
+        self.generated_objects = list(generated_objects or ())
         self.check_mode = check_mode
         self.lock = Lock(self.layout, timeout=lock_timeout)
         self.registry = None
@@ -103,15 +108,17 @@ class Engine:
 
     @property
     def toolchain(self):
+        """The run's generated.Builder: this host's clang (when build_on is not
+        controller) and the objects the controller built."""
         if self._toolchain is None:
-            from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
+            from ansible_collections.ebpf.datapath.plugins.module_utils.generated import Builder
             # The cache is content-addressed (clang version, flags, source,
             # headers), so hosts simulated on one machine, or a test VM that runs
             # the same clang, may share one: EBPF_DATAPATH_CACHE_DIR names it.
             cache = os.environ.get("EBPF_DATAPATH_CACHE_DIR") or self.layout.cache_dir
-            if self.run is None:
-                raise DatapathError("this run cannot start clang: the Engine was made without a command runner")
-            self._toolchain = Toolchain(cache, self.run)
+            builder = Builder(cache, self.run, compile_on_host=self.build_on != "controller")
+            builder.accept(self.generated_objects)
+            self._toolchain = builder
         return self._toolchain
 
     def save(self, crash_at="while_saving"):
@@ -162,15 +169,24 @@ class Engine:
             pass  # not empty, or already gone
 
     # ---------------------------------------------------------------- plugins
-    def ensure_plugin(self, name, src=None, obj=None, sha256=None, cflags=(), include_dirs=()):
-        """Returns (changed, schema.Plugin)."""
+    def ensure_plugin(self, name, src=None, obj=None, sha256=None, cflags=(), include_dirs=(), shipped=None):
+        """Returns (changed, schema.Plugin). shipped: the controller's build of
+        src (dict link_object, link_sha256, src, src_sha256; obj and sha256 are
+        its plain object)."""
         old = self.registry.plugins.get(name)
-        record = plugin_store.build(self.toolchain, self.layout, name, src=src, obj=obj, sha256=sha256,
-                                    cflags=cflags, include_dirs=include_dirs)
+        if shipped:
+            record = plugin_store.build_shipped(self.layout, name, obj, sha256, shipped["link_object"],
+                                                shipped["link_sha256"], shipped["src"], shipped["src_sha256"],
+                                                cflags=cflags, include_dirs=include_dirs)
+        else:
+            record = plugin_store.build(self.toolchain, self.layout, name, src=src, obj=obj, sha256=sha256,
+                                        cflags=cflags, include_dirs=include_dirs)
         if record.same_build(old) and plugin_store.maps_pinned(self.layout, old):
             return False, old
-        if old is not None:
-            self._check_users(name, record)
+        rebuilds = self._check_users(name, record) if old is not None else []
+        # Every program this change compiles, asked for at once and before
+        # anything changes (a host that does not compile gets them from the controller).
+        self.toolchain.require(plugin_store.trial_sources(self.layout, record) + rebuilds)
         # Verified before anything is stored (also in check mode, which loads
         # and drops a throwaway program: nothing stays).
         plugin_store.verify(self.toolchain, self.layout, record)
@@ -199,18 +215,25 @@ class Engine:
     def _check_users(self, name, record):
         """New code for a hooked plugin must still fit every dispatcher using it
         (functions present, signatures right, no symbol clash); refuse before
-        anything is stored rather than leave a recipe that cannot be built."""
+        anything is stored rather than leave a recipe that cannot be built.
+        Returns the generated C ([(name, text)]) their rebuilds compile."""
         plugins = dict(self.registry.plugins)
         plugins[name] = record
+        sources = []
         for dname in self.dispatchers_using(name):
             request = self.registry.dispatchers[dname].request
             try:
                 chain, _warnings = planner.solve(dname, request, plugins)
-                if planner.resolve_mode(request.mode, self._mode_facts(request.mode)) == "link":
+                mode = planner.resolve_mode(request.mode, self._mode_facts(request.mode))
+                if mode == "link":
                     planner.check_link_conflicts(request, chain, plugins)
             except DatapathError as exc:
                 raise DatapathError("plugin '%s' is used by dispatcher '%s', which its new code would break: %s"
                                     % (name, dname, exc))
+            inputs = planner.build_inputs(planner.program_family(request.attach), chain, request.main, plugins, mode,
+                                          planner.final_hooks(request))
+            sources += disp_mod.generated_sources(inputs, plugins)
+        return sources
 
     def dispatchers_using(self, plugin):
         return self.registry.dispatchers_using(plugin)
@@ -339,6 +362,8 @@ class Engine:
         old = self.registry.dispatchers.get(name)
         disp = planner.record_before_swap(plan, old)
         prog_pin = self.layout.generation_prog_pin(name, number)
+        # A host that does not compile asks for every object now, before it changes anything.
+        self.toolchain.require(disp_mod.generated_sources(plan.build, self.registry.plugins))
         try:
             built = disp_mod.build(plan.build, self.registry.plugins, self.toolchain, self.layout, name, prog_pin)
         except BaseException:

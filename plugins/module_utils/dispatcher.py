@@ -211,10 +211,8 @@ class BuiltDispatcher:
             self.obj = None
 
 
-def prepare_link(toolchain, layout, family, chain, main, plugins, final=()):
-    """Compile the link-mode dispatcher and static-link it with the plugins'
-    namespaced objects, touching no kernel state (cached by content).
-    Returns (linked object path, names of the plugins it contains)."""
+def link_source(family, chain, main, plugins, final=()):
+    """The C of the link-mode dispatcher of a chain (pure)."""
     chain, main = _typed(chain, main)
     pre = [link_symbol(plugins[p], f) for p, f in chain.pre]
     post = [link_symbol(plugins[p], f) for p, f in chain.post]
@@ -226,13 +224,31 @@ def prepare_link(toolchain, layout, family, chain, main, plugins, final=()):
                 raise DispatcherError("entry program '%s' of plugin '%s' cannot be linked; use mode: freplace" % (f, p))
             entries.add(link_symbol(plugins[p], f))
     final_syms = [(hook, link_symbol(plugins[p], f)) for hook, p, f in final]
-    source = generate_source(family, pre, post, main_sym, label="link mode", entries=entries, final=final_syms)
-    try:
-        compiled = toolchain.compile_source_text(source, "dispatcher")
-    except Exception as exc:  # a template bug, not a user error: say so plainly
-        raise DispatcherError("compiling the generated dispatcher failed: %s" % exc)
+    return generate_source(family, pre, post, main_sym, label="link mode", entries=entries, final=final_syms)
+
+
+def prepare_link(toolchain, layout, family, chain, main, plugins, final=()):
+    """Compile the link-mode dispatcher and static-link it with the plugins'
+    namespaced objects, touching no kernel state (cached by content).
+    Returns (linked object path, names of the plugins it contains)."""
+    chain, main = _typed(chain, main)
+    source = link_source(family, chain, main, plugins, final)
+    compiled = _compile_generated(toolchain, source, "dispatcher")
     used = chain.plugins(main)
     return _link(layout, compiled.object_path, compiled.sha256, [plugins[p] for p in used]), used
+
+
+def _compile_generated(toolchain, source, name, what="the generated dispatcher"):
+    """Compile (or take the controller's object of) generated C. A missing
+    shipped object is the caller's to hand on (generated.NeedsBuild); any other
+    failure is a template bug, not a user error: say so plainly."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils.generated import NeedsBuild
+    try:
+        return toolchain.compile_source_text(source, name)
+    except NeedsBuild:
+        raise
+    except Exception as exc:
+        raise DispatcherError("compiling %s failed: %s" % (what, exc))
 
 
 def build_link(toolchain, layout, name, family, chain, main, plugins, prog_pin, final=()):
@@ -278,24 +294,28 @@ def build_link(toolchain, layout, name, family, chain, main, plugins, prog_pin, 
         raise
 
 
-def prepare_trial(toolchain, layout, family, record, function, hook, link_object):
-    """A throwaway dispatcher that calls one function of a plugin not yet
-    stored (install-time verification): the link-mode program of a chain of
-    just that function, linked with the plugin's namespaced object at
-    link_object. Returns the linked object's path (cached by content)."""
+def trial_source(family, record, function, hook, link_object):
+    """The C of the throwaway dispatcher that verifies one function of a plugin
+    (a chain of just that function), for a plugin whose namespaced object is
+    link_object (pure but for reading that object's BTF)."""
     symbol = link_symbol(record, function)
     entry = function in record.entries
     # The static linker refuses two different license sections, so the trial
     # takes the plugin's own ("Dual BSD/GPL" ...) when it has one.
     with libbpf.Btf.from_elf(link_object) as btf:
         has_license = any(var.section == "license" for var in btf.variables())
-    source = generate_source(family, [symbol] if hook == "pre" else [], [symbol] if hook == "post" else [], None,
-                             label="verification of %s.%s" % (record.name, function),
-                             entries=[symbol] if entry else (), license=not has_license)
-    try:
-        compiled = toolchain.compile_source_text(source, "trial")
-    except Exception as exc:
-        raise DispatcherError("compiling the verification program failed: %s" % exc)
+    return generate_source(family, [symbol] if hook == "pre" else [], [symbol] if hook == "post" else [], None,
+                           label="verification of %s.%s" % (record.name, function),
+                           entries=[symbol] if entry else (), license=not has_license)
+
+
+def prepare_trial(toolchain, layout, family, record, function, hook, link_object):
+    """A throwaway dispatcher that calls one function of a plugin not yet
+    stored (install-time verification): trial_source() compiled and linked
+    with the plugin's namespaced object at link_object. Returns the linked
+    object's path (cached by content)."""
+    source = trial_source(family, record, function, hook, link_object)
+    compiled = _compile_generated(toolchain, source, "trial", "the verification program")
     return _link_files(layout, [(compiled.object_path, compiled.sha256), (link_object, record.link_sha256)])
 
 
@@ -378,21 +398,23 @@ def _link_files(layout, files):
     return out
 
 
-def prepare_freplace(toolchain, layout, family, chain, main, plugins, final=()):
-    """Compile and link everything a freplace-mode dispatcher needs, touching no
-    kernel state: the stub dispatcher and, per plugin, its extension object.
-
-    Returns (dispatcher object path, [(plugin record, bindings, extension object
-    path)]). All of it is cached by content, so a host whose kernel refuses EXT
-    programs can still prepare (and test) the objects another kernel will load.
-    """
-    chain, main = _typed(chain, main)
+def _freplace_bindings(chain, main, plugins):
+    """(plugin, function, stub, is_post) for every stub of a freplace-mode
+    dispatcher, and the stub names (pre, post, main)."""
     pre_stubs, post_stubs, main_stub = stub_names(len(chain.pre), len(chain.post), bool(main))
-    # (plugin, function, stub, is_post) for every stub, grouped per plugin.
     bindings = [(p, f, stub, False) for (p, f), stub in zip(chain.pre, pre_stubs)]
     if main:
         bindings.append((main.plugin, main.function, main_stub, False))
     bindings += [(p, f, stub, True) for (p, f), stub in zip(chain.post, post_stubs)]
+    return bindings, (pre_stubs, post_stubs, main_stub)
+
+
+def freplace_sources(family, chain, main, plugins, final=()):
+    """The C of a freplace-mode dispatcher (its stubs) and, per plugin, of its
+    extension wrappers (pure). Returns (dispatcher C, [(plugin, bindings,
+    wrapper C)])."""
+    chain, main = _typed(chain, main)
+    bindings, (pre_stubs, post_stubs, main_stub) = _freplace_bindings(chain, main, plugins)
     # An entry program replaces its stub itself (it is a program already), so
     # its stub takes the context only and the dispatcher maps its verdict.
     entry_stubs = [stub for p, f, stub, _post in bindings if f in plugins[p].entries]
@@ -401,15 +423,40 @@ def prepare_freplace(toolchain, layout, family, chain, main, plugins, final=()):
                    if stub != main_stub and ("post" if post else "pre", p, f) in final]
     source = generate_source(family, pre_stubs, post_stubs, main_stub, label="freplace mode", stubs=True,
                              entries=entry_stubs, final=final_stubs)
-    try:
-        compiled = toolchain.compile_source_text(source, "dispatcher_freplace")
-    except Exception as exc:
-        raise DispatcherError("compiling the generated dispatcher failed: %s" % exc)
-    extensions = []
+    wrappers = []
     for plugin in sorted(set(b[0] for b in bindings)):
         mine = [b for b in bindings if b[0] == plugin]
-        extensions.append((plugins[plugin], mine, _extension_object(toolchain, layout, family, plugins[plugin], mine)))
+        wrappers.append((plugin, mine, extension_source(family, mine, plugins[plugin].entries)))
+    return source, wrappers
+
+
+def prepare_freplace(toolchain, layout, family, chain, main, plugins, final=()):
+    """Compile and link everything a freplace-mode dispatcher needs, touching no
+    kernel state: the stub dispatcher and, per plugin, its extension object.
+
+    Returns (dispatcher object path, [(plugin record, bindings, extension object
+    path)]). All of it is cached by content, so a host whose kernel refuses EXT
+    programs can still prepare (and test) the objects another kernel will load.
+    """
+    source, wrappers = freplace_sources(family, chain, main, plugins, final)
+    compiled = _compile_generated(toolchain, source, "dispatcher_freplace")
+    extensions = []
+    for plugin, mine, wrapper_source in wrappers:
+        extensions.append((plugins[plugin], mine, _extension_object(toolchain, layout, plugins[plugin], wrapper_source)))
     return compiled.object_path, extensions
+
+
+def generated_sources(inputs, plugins):
+    """Every generated C a build of inputs (a plan's build) compiles, as
+    [(name, text)]: what a host that cannot compile needs from the controller
+    before it changes anything (pure)."""
+    chain = Chain(inputs["pre"], inputs["post"])
+    main = FunctionRef(*inputs["main"]) if inputs.get("main") else None
+    final = inputs.get("final", [])
+    if inputs["mode"] == "freplace":
+        source, wrappers = freplace_sources(inputs["kind"], chain, main, plugins, final)
+        return [("dispatcher_freplace", source)] + [("freplace_wrappers", text) for _p, _b, text in wrappers]
+    return [("dispatcher", link_source(inputs["kind"], chain, main, plugins, final))]
 
 
 def build_freplace(toolchain, layout, name, family, chain, main, plugins, prog_pin, final=()):
@@ -471,13 +518,11 @@ def extension_source(family, bindings, entries=()):
     return "\n".join(lines) + "\n"
 
 
-def _extension_object(toolchain, layout, family, record, bindings):
+def _extension_object(toolchain, layout, record, wrapper_source):
     """A plugin's extension object: its wrappers (extension_source) linked with
     the plugin's plain object."""
-    try:
-        wrapper = toolchain.compile_source_text(extension_source(family, bindings, record.entries), "freplace_wrappers")
-    except Exception as exc:
-        raise DispatcherError("compiling the extension wrappers of plugin '%s' failed: %s" % (record.name, exc))
+    wrapper = _compile_generated(toolchain, wrapper_source, "freplace_wrappers",
+                                 "the extension wrappers of plugin '%s'" % record.name)
     return _link_files(layout, [(wrapper.object_path, wrapper.sha256),
                                 (layout.object_path(record.plain_sha256), record.plain_sha256)])
 

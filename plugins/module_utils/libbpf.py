@@ -628,7 +628,6 @@ class BpfObject(_Owned):
         self._keep = None
 
 
-
 class _Part:
     """A program or a map of a BpfObject (valid while the object is open): the
     calls both kinds have, libbpf's ``bpf_program__*`` or ``bpf_map__*``."""
@@ -1292,7 +1291,6 @@ class Linker(_Owned):
               target=self.out_path)
 
 
-
 # ---------------------------------------------------------------------------
 # BTF: read an object's functions and variables, or build BTF for probes
 # ---------------------------------------------------------------------------
@@ -1336,7 +1334,6 @@ class Btf(_Owned):
     @classmethod
     def new_empty(cls):
         return cls(_call_ptr('btf__new_empty', _L().btf__new_empty))
-
 
     # -- reading --------------------------------------------------------
 

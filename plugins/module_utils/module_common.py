@@ -29,10 +29,22 @@ COMMON_ARGS = dict(
 )
 
 
+# Matches plugins/doc_fragments/build.py: the modules that compile.
+BUILD_ARGS = dict(
+    build_on=dict(type="str", choices=["controller", "target", "auto"], default="target"),
+    generated_objects=dict(type="list", elements="dict", default=[]),
+)
+
+
 def common_spec(**spec):
     merged = dict(COMMON_ARGS)
     merged.update(spec)
     return merged
+
+
+def build_spec(**spec):
+    """common_spec plus the build options (build_on, generated_objects)."""
+    return common_spec(**dict(BUILD_ARGS, **spec))
 
 
 def require_libs(module):
@@ -82,12 +94,18 @@ def engine(module):
     # Whatever umask Ansible or the operator's shell left us: every file and
     # directory this run creates (state, cache, pin directories) is root's alone.
     os.umask(0o077)
+    # auto reaches a module only when it runs without its action plugin: the
+    # target then builds, as with target.
     return Engine(params["bpffs_root"], params["state_dir"], check_mode=module.check_mode,
-                  lock_timeout=params["lock_timeout"], run=module_runner(module))
+                  lock_timeout=params["lock_timeout"], run=module_runner(module),
+                  build_on="controller" if params.get("build_on") == "controller" else "target",
+                  generated_objects=params.get("generated_objects") or ())
 
 
 def fail(module, exc, **extra):
     """fail_json with our message, plus the verifier or compiler log when there is one."""
+    # A host that compiles nothing names what it needs built (generated.NeedsBuild).
+    extra.update(exc.result_extra() if hasattr(exc, "result_extra") else {})
     log = getattr(exc, "log", "") or ""
     if log:
         extra["log"] = log

@@ -159,6 +159,59 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
     )
 
 
+def build_shipped(layout, name, obj, sha256, link_object, link_sha256, src, src_sha256, cflags=(), include_dirs=()):
+    """The record of a plugin the controller compiled from source (build_on:
+    controller): obj is its plain object, link_object its namespaced one (both
+    shipped, both checked against their sha256), src and src_sha256 the
+    controller's source. It is recorded exactly as this host would record its
+    own build of that source, so moving a plugin's build between controller and
+    target changes nothing when the objects are the same. Nothing on the host
+    changes here."""
+    del layout  # same signature as build(): nothing is read from the roots
+    objects = []
+    for path, digest, what in ((obj, sha256, "plugin object"), (link_object, link_sha256, "plugin link object")):
+        check_input_file(path, what)
+        found = sha256_file(path)
+        if not digest or found != digest.lower():
+            raise PluginError("%s %s has sha256 %s, expected %s; refusing to load it" % (what, path, found, digest))
+        objects.append(found)
+    info = inspect_object(obj)
+    if not info["functions"]:
+        raise PluginError("plugin object %s defines no global function to hook" % obj)
+    linked = inspect_object(link_object)
+    missing = sorted(fn for fn in info["functions"] if plugin_symbol(name, fn) not in linked["functions"])
+    if missing:
+        lacking = ", ".join(plugin_symbol(name, f) for f in missing)
+        raise PluginError("%s is not the link object of plugin '%s': it lacks %s; build both objects from one "
+                          "source for this plugin name" % (link_object, name, lacking))
+    entries = entry_programs(obj, info)
+    # An entry program the controller could move to .text is a plain function
+    # of the link object; one it had to leave is still a program there.
+    still_programs = entry_programs(link_object, linked)
+    link_entries = sorted(fn for fn, entry in entries.items()
+                          if entry["family"] and plugin_symbol(name, fn) not in still_programs)
+    return Plugin(
+        name=name,
+        source={"src": src, "sha256": src_sha256},
+        cflags=list(cflags),
+        include_dirs=list(include_dirs),
+        plain_sha256=_stage(obj, objects[0]),
+        link_sha256=_stage(link_object, objects[1]),
+        functions=info["functions"],
+        maps=info["maps"],
+        link_symbols=dict((fn, plugin_symbol(name, fn)) for fn in info["functions"]),
+        link_maps=dict((plugin_symbol(name, m), m) for m in info["maps"]),
+        entries=entries,
+        link_entries=link_entries,
+    )
+
+
+def staged_path(digest):
+    """The file build() made or checked for an object of this run (the
+    controller ships these)."""
+    return _STAGED[digest]
+
+
 # libbpf's program type of a section -> the dispatcher family whose context it takes.
 _ENTRY_FAMILIES = {libbpf.BPF_PROG_TYPE_SCHED_CLS: "tc", libbpf.BPF_PROG_TYPE_SCHED_ACT: "tc",
                    libbpf.BPF_PROG_TYPE_XDP: "xdp"}
@@ -217,24 +270,50 @@ def trial_shape(record, function):
     return family, "post" if params[1:] else "pre"
 
 
-def verify(toolchain, layout, record):
-    """Load each hookable function (and entry program) of a built, not yet
-    stored plugin once, in a throwaway program with fresh maps, so a verifier
-    refusal fails the install, naming plugin, function and source line, and
-    not a later dispatcher. Nothing is pinned, recorded or attached."""
-    from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher
-    link_object = _STAGED.get(record.link_sha256) or layout.object_path(record.link_sha256)
-    plain_object = _STAGED.get(record.plain_sha256) or layout.object_path(record.plain_sha256)
+def _trials(layout, record):
+    """(function, family, hook, how) for each function verify() loads: how is
+    "program" for an entry program loaded as itself, "trial" for one called
+    from a throwaway dispatcher."""
+    out = []
     for function in sorted(record.functions):
         shape = trial_shape(record, function)
         if shape is None:
             continue
+        itself = function in record.entries and function not in record.link_entries
+        out.append((function, shape[0], shape[1], "program" if itself else "trial"))
+    return out
+
+
+def _staged_or_stored(layout, digest):
+    return _STAGED.get(digest) or layout.object_path(digest)
+
+
+def trial_sources(layout, record):
+    """The generated C verify() compiles for record, as [(name, text)]."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher
+    link_object = _staged_or_stored(layout, record.link_sha256)
+    return [("trial", dispatcher.trial_source(family, record, function, hook, link_object))
+            for function, family, hook, how in _trials(layout, record) if how == "trial"]
+
+
+def verify(toolchain, layout, record):
+    """Load each hookable function (and entry program) of a built, not yet
+    stored plugin once, in a throwaway program with fresh maps, so a verifier
+    refusal fails the install, naming plugin, function and source line, and
+    not a later dispatcher. Nothing is pinned, recorded or attached.
+    toolchain: a generated.Builder (a host that does not compile gets the
+    verification programs from the controller: see trial_sources)."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher
+    link_object = _staged_or_stored(layout, record.link_sha256)
+    plain_object = _staged_or_stored(layout, record.plain_sha256)
+    toolchain.require(trial_sources(layout, record))
+    for function, family, hook, how in _trials(layout, record):
         try:
-            if function in record.entries and function not in record.link_entries:
+            if how == "program":
                 # Not callable from a linked program: load the program itself.
-                dispatcher.load_trial(plain_object, keep=function, family=shape[0])
+                dispatcher.load_trial(plain_object, keep=function, family=family)
             else:
-                trial = dispatcher.prepare_trial(toolchain, layout, shape[0], record, function, shape[1], link_object)
+                trial = dispatcher.prepare_trial(toolchain, layout, family, record, function, hook, link_object)
                 dispatcher.load_trial(trial)
         except libbpf.BpfError as exc:
             raise PluginError("plugin '%s': the kernel's verifier refuses function '%s'%s; nothing was installed"
@@ -280,6 +359,8 @@ def gpl_license_copy(toolchain, path):
     licenses are left as they are (the link then says the sections differ).
     llvm-objcopy (next to clang) does the ELF work; copies are cached by content."""
     from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import bounded
+    if not toolchain.has_clang:
+        return path  # a host that compiles nothing links the object as it is
     objcopy = os.path.join(os.path.dirname(os.path.realpath(toolchain.clang.path)), "llvm-objcopy")
     if not os.access(objcopy, os.X_OK):
         return path

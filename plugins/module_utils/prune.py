@@ -10,8 +10,9 @@ What grows with every chain change that rebuilds a plugin:
   needed while the registry references it (an installed plugin, or a kept
   generation a rollback may return to). The rest are removed.
 * the compile cache (``cache/``, see toolchain.py): ``objects/<recipe>/<key>.o``
-  with its manifest ``<key>.json``, generated sources ``src/<sha256>/<name>.c``
-  and static-linked dispatchers ``linked/<key>.o``. Every entry can be made
+  with its manifest ``<key>.json``, generated sources ``src/<sha256>/<name>.c``,
+  static-linked dispatchers ``linked/<key>.o`` and the controller's objects of
+  generated C ``generated/<key>.o`` (build_on: controller, generated.py). Every entry can be made
   again from the sources (clang, the linker), so the cache is only a speed-up:
   entries whose object is a kept object are kept (a rerun finds them); the
   others are trimmed, oldest first, to ``cache_budget_bytes`` and
@@ -187,7 +188,7 @@ def _compile_entries(cache_dir, keep, now):
 
 
 def _file_entries(directory, depth):
-    """Single-file entries: linked/<key>.o (depth 1) or src/<sha>/<name> (depth 2)."""
+    """Single-file entries: linked/<key>.o or generated/<key>.o (depth 1), or src/<sha>/<name> (depth 2)."""
     entries = []
     for name in _listdir(directory):
         if name.startswith("."):
@@ -205,7 +206,7 @@ def _file_entries(directory, depth):
 def _trim_cache(cache_dir, keep, budget_bytes, budget_entries, report):
     now = time.time()
     entries = (_compile_entries(cache_dir, keep, now) + _file_entries(os.path.join(cache_dir, "linked"), 1) +
-               _file_entries(os.path.join(cache_dir, "src"), 2))
+               _file_entries(os.path.join(cache_dir, "generated"), 1) + _file_entries(os.path.join(cache_dir, "src"), 2))
     orphans = [e for e in entries if e.mtime is None]
     entries = [e for e in entries if e.mtime is not None]
     used_bytes = used_entries = 0

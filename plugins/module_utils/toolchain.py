@@ -63,6 +63,8 @@ INSTALL_HINT = "apt-get install clang-19"
 BASE_CFLAGS = ("-target", "bpf", "-g", "-O2", "-mcpu=v3", "-fno-crash-diagnostics")
 # The cache's writes are no crash point of a chain change (faults.POINTS).
 _NO_CRASH_POINT = "compile_cache"
+# Where generated C is said to live in the objects made from it (compile_source_text).
+GENERATED_SOURCE_DIR = "/ebpf-datapath/src"
 COMPILE_TIMEOUT = 120.0
 PROBE_TIMEOUT = 30.0
 
@@ -660,8 +662,12 @@ class Toolchain:
 
     # -- argv --------------------------------------------------------------
 
-    def _common_args(self, cflags, include_dirs, defines):
+    def _common_args(self, cflags, include_dirs, defines, prefix_map=None):
         args = list(BASE_CFLAGS)
+        if prefix_map:
+            # Ours, never a user's (check_cflags refuses it): recorded paths
+            # that do not depend on where this host keeps its cache.
+            args.append("-ffile-prefix-map=%s=%s" % prefix_map)
         arch = arch_include_dir(self.run)
         if arch:
             args.append("-I" + arch)
@@ -728,7 +734,7 @@ class Toolchain:
 
     # -- compile -----------------------------------------------------------
 
-    def compile(self, src_path, cflags=(), include_dirs=(), defines=None, out_path=None):
+    def compile(self, src_path, cflags=(), include_dirs=(), defines=None, out_path=None, prefix_map=None):
         """Compile one BPF C file; return CompileResult.
 
         With ``out_path`` the object is copied there (atomically); without,
@@ -741,7 +747,7 @@ class Toolchain:
                 source = handle.read()
         except (IOError, OSError) as exc:
             raise ToolchainError("cannot read BPF source %s: %s" % (src, exc.strerror or exc))
-        common = self._common_args(cflags, include_dirs, defines)
+        common = self._common_args(cflags, include_dirs, defines, prefix_map)
         key_args = common + ["-c", src]
         recipe = self._recipe(key_args, source)
         recipe_dir = os.path.join(self.cache_dir, "objects", recipe)
@@ -827,7 +833,9 @@ class Toolchain:
     def compile_source_text(self, text, name, cflags=(), include_dirs=(), defines=None, out_path=None):
         """Compile generated C: written to ``<cache_dir>/src/<sha256>/<name>``
         (``.c`` added when missing) so diagnostics name it and an unchanged text
-        is an unchanged path, hence a cache hit."""
+        is an unchanged path, hence a cache hit. The path is recorded in the
+        object as ``/ebpf-datapath/src/<sha256>/<name>``, so the object of a
+        text is the same on every host (the controller's and a target's)."""
         try:
             check_name(name, "path component")
         except InvalidName as exc:
@@ -845,4 +853,5 @@ class Toolchain:
             current = None
         if current != data:
             atomic_write(path, data, crash_at=_NO_CRASH_POINT)
-        return self.compile(path, cflags=cflags, include_dirs=include_dirs, defines=defines, out_path=out_path)
+        return self.compile(path, cflags=cflags, include_dirs=include_dirs, defines=defines, out_path=out_path,
+                            prefix_map=(os.path.join(self.cache_dir, "src"), GENERATED_SOURCE_DIR))

@@ -31,6 +31,7 @@ author:
   - ebpf.datapath contributors (@ebpf-datapath)
 extends_documentation_fragment:
   - ebpf.datapath.common
+  - ebpf.datapath.build
   - ebpf.datapath.attributes
 attributes:
   check_mode:
@@ -40,7 +41,8 @@ attributes:
   action:
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
-    details: The action plugin compiles O(src) on the controller and ships the object when O(build_on=controller).
+    details: With O(build_on=controller) the action plugin compiles O(src) and the programs that verify the plugin on the
+      controller and ships the objects.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
@@ -56,6 +58,8 @@ options:
       - A path on the B(target) with O(build_on=target), a path on the B(controller) with O(build_on=controller)
         (relative paths are looked up in the role's or playbook's C(files/) directory, as with M(ansible.builtin.template)).
         With O(build_on=auto) it is a controller path when the controller builds (see RV(built_on)).
+      - With O(build_on=controller) the controller makes both objects a target would (the plain one and the one with
+        its symbols prefixed for linking) and ships them; the target records the plugin as built from O(src).
       - Must be a regular file, not a symlink, not writable by group or others.
       - Mutually exclusive with O(object).
     type: path
@@ -82,24 +86,30 @@ options:
     type: list
     elements: path
     default: []
-  build_on:
+  controller_build:
     description:
-      - Where O(src) is compiled.
-      - V(target) compiles on the target with its clang (the target needs clang and the libbpf headers).
-      - V(controller) compiles on the controller with the collection's toolchain into a content-addressed cache shared
-        by every host of the play (C($EBPF_DATAPATH_CONTROLLER_CACHE_DIR), else C($EBPF_DATAPATH_CACHE_DIR), else
-        C(~/.cache/ebpf-datapath/controller) on the controller),
-        ships the object to the target and installs it there checked against its sha256, so the target needs no compiler.
-        The object is byte for byte what the target would build from the same source with the same clang and paths.
-      - V(auto) compiles on the controller when it has a usable clang and O(src) is a file there, else on the target.
-      - With V(controller), the plugin is recorded on the target as a prebuilt object. Its global symbols are then not
-        prefixed for linking, so in C(link) mode they must be unique among the plugins of a dispatcher, and its entry
-        programs can only be hooked in C(freplace) mode.
-      - The default stays V(target) so that plays written before this option keep their meaning; the playbooks and
-        roles of this collection build on the controller.
-    type: str
-    choices: [controller, target, auto]
-    default: target
+      - The controller's build of O(src), set by the action plugin with O(build_on=controller) beside O(object) and
+        O(sha256) (the plain object); leave it unset.
+      - With it the plugin is recorded as built from O(src), exactly as the target's own build would be, so its
+        symbols are prefixed for linking and its entry programs can be hooked in C(link) mode.
+    type: dict
+    suboptions:
+      link_object:
+        description: The link object (symbols prefixed C(dpp_<name>__)) on the target.
+        type: path
+        required: true
+      link_sha256:
+        description: SHA-256 of O(controller_build.link_object).
+        type: str
+        required: true
+      src:
+        description: The source's path on the controller (recorded).
+        type: str
+        required: true
+      src_sha256:
+        description: SHA-256 of the source on the controller (recorded).
+        type: str
+        required: true
   state:
     description:
       - V(present) installs or updates the plugin; V(absent) removes it and unpins its maps.
@@ -162,10 +172,16 @@ plugin:
       sample: 3f0a2c9e1b7d4a5c6e8f90123456789abcdef0123456789abcdef0123456789a
 built_on:
   description:
-    - Where O(src) was compiled, V(controller) or V(target) (O(build_on=auto) says which it picked here).
-  returned: when O(state=present) and O(src) is given
+    - Where O(src) was compiled, V(controller) or V(target) (O(build_on=auto) says which it picked here), or
+      V(controller) when the controller compiled the programs that verify a prebuilt O(object).
+  returned: when O(state=present) and O(src) is given, or when the controller built
   type: str
   sample: controller
+controller_clang_runs:
+  description: How many times clang ran on the controller for this task (C(0) when its cache had every object).
+  returned: when RV(built_on=controller)
+  type: int
+  sample: 2
 build_cached:
   description: Whether the controller found the object in its cache (clang did not run for this task).
   returned: when RV(built_on=controller)
@@ -185,7 +201,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.module_common import (
-    common_spec, engine, fail, known_errors, report_warnings, require_libs)
+    build_spec, engine, fail, known_errors, report_warnings, require_libs)
 
 
 def describe(record):
@@ -220,7 +236,7 @@ def shipped_object(eng, path, digest, check_mode):
 
 def main():
     module = AnsibleModule(
-        argument_spec=common_spec(
+        argument_spec=build_spec(
             name=dict(type="str", required=True),
             src=dict(type="path"),
             object=dict(type="path"),
@@ -229,7 +245,12 @@ def main():
             include_dirs=dict(type="list", elements="path", default=[]),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             force=dict(type="bool", default=False),
-            build_on=dict(type="str", choices=["controller", "target", "auto"], default="target"),
+            controller_build=dict(type="dict", options=dict(
+                link_object=dict(type="path", required=True),
+                link_sha256=dict(type="str", required=True),
+                src=dict(type="str", required=True),
+                src_sha256=dict(type="str", required=True),
+            )),
         ),
         mutually_exclusive=[("src", "object")],
         required_if=[("state", "present", ("src", "object"), True)],
@@ -243,7 +264,13 @@ def main():
         module.fail_json(msg="build_on: controller compiles src on the controller, in the action plugin of "
                              "ebpf.datapath.datapath_plugin; this module got src, so it was run without it. "
                              "Run it as a task of a play, or use build_on: target")
-    shipped = params["build_on"] == "controller" and params["object"] and params["sha256"]
+    built = params["controller_build"]
+    if built and not (params["object"] and params["sha256"]):
+        module.fail_json(msg="controller_build comes with object and sha256 (the plain object), set by the action "
+                             "plugin of ebpf.datapath.datapath_plugin; leave it unset")
+    # A prebuilt object the controller shipped (no controller_build) is kept in
+    # the object store, so its recorded path does not change from run to run.
+    shipped = params["build_on"] == "controller" and params["object"] and params["sha256"] and not built
     errors = known_errors()
     from ansible_collections.ebpf.datapath.plugins.module_utils.naming import check_name
     try:
@@ -262,7 +289,7 @@ def main():
             try:
                 changed, record = eng.ensure_plugin(
                     params["name"], src=params["src"], obj=obj, sha256=params["sha256"],
-                    cflags=params["cflags"], include_dirs=params["include_dirs"])
+                    cflags=params["cflags"], include_dirs=params["include_dirs"], shipped=built)
             except BaseException:
                 if stored and params["sha256"].lower() not in eng.registry.data.referenced_objects():
                     os.unlink(obj)
@@ -275,7 +302,7 @@ def main():
                 "maps": dict((m, eng.layout.plugin_map_pin(params["name"], m)) for m in record["maps"]),
                 "sha256": record["plain_sha256"],
             }
-            extra = {"built_on": "target"} if params["src"] else {}
+            extra = {"built_on": "target"} if params["src"] else {"built_on": "controller"} if built else {}
             report_warnings(module, eng)
             module.exit_json(changed=changed, plugin=plugin, rebuilt=rebuilt,
                              diff={"before": describe(old), "after": describe(record)}, **extra)

@@ -33,8 +33,13 @@ author:
   - ebpf.datapath contributors (@ebpf-datapath)
 extends_documentation_fragment:
   - ebpf.datapath.common
+  - ebpf.datapath.build
   - ebpf.datapath.attributes
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
+    details: With O(build_on=controller) the action plugin compiles the programs the target generates and ships them.
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
@@ -52,6 +57,18 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+built_on:
+  description:
+    - V(controller) when the programs this task needed were compiled on the controller (O(build_on=controller), or
+      O(build_on=auto) on a controller with clang).
+  returned: when the controller built
+  type: str
+  sample: controller
+controller_clang_runs:
+  description: How many times clang ran on the controller for this task (C(0) when its cache had every object).
+  returned: when RV(built_on=controller)
+  type: int
+  sample: 1
 plugins:
   description: Plugins whose maps were pinned again.
   returned: always
@@ -69,11 +86,11 @@ dispatchers:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.module_common import (
-    common_spec, engine, fail, known_errors, report_warnings, require_libs)
+    build_spec, engine, fail, known_errors, report_warnings, require_libs)
 
 
 def main():
-    module = AnsibleModule(argument_spec=common_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=build_spec(), supports_check_mode=True)
     require_libs(module)
     errors = known_errors()
     try:

@@ -12,13 +12,12 @@ read from the caches: a compile leaves an object under <cache>/objects/.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from modhost import TESTDATA, udp_burst
+from modhost import DROP_PORT, OPEN_PORT, TESTDATA, udp_burst
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.files import sha256_file
 from ansible_collections.ebpf.datapath.plugins.module_utils.maps import read_pinned
@@ -89,6 +88,12 @@ class Controller:
         return sorted(out)
 
     @staticmethod
+    def generated(cache):
+        """The objects of generated C a target keeps (shipped by the controller)."""
+        top = os.path.join(cache, "generated")
+        return sorted(os.listdir(top)) if os.path.isdir(top) else []
+
+    @staticmethod
     def sources(cache):
         """The C files a compile cache compiled (from each entry's manifest)."""
         out = []
@@ -117,7 +122,7 @@ def controller(tmp_path, bpffs_root, state_dir):
 
 def test_controller_build_installs_the_shipped_object_counts_traffic_and_reruns_unchanged(controller, lab):
     dispatcher = {"name": "ctl-build", "attach": "tc_ingress", "interface": lab.if_b, "netns": lab.ns_b,
-                  "plugins": [{"plugin": "count_in", "function": "count"}]}
+                  "plugins": [{"plugin": "count_in", "function": "count"}], "build_on": "controller"}
     tasks = [
         plugin_task("check1", "count_in", "controller", check=True),
         {"name": "What check mode left", "ebpf.datapath.datapath_info": {}, "register": "info1"},
@@ -141,22 +146,22 @@ def test_controller_build_installs_the_shipped_object_counts_traffic_and_reruns_
     assert res["apply2"]["plugin"]["sha256"] == digest
     assert res["apply1"]["plugin"]["functions"] == ["count", "count_xdp"]
 
-    # The plugin was compiled on the controller only: one object in the
-    # controller's cache, the one installed. The target compiled only C it
-    # generated itself (the dispatcher and its trial builds, under <cache>/src/):
-    # controller builds of dispatchers are not done yet.
-    built = controller.objects(controller.controller_cache)
-    assert [sha256_file(p) for p in built] == [digest]
-    assert controller.sources(controller.controller_cache) == [COUNTER]
-    target_sources = controller.sources(controller.target_cache)
-    generated = os.path.join(controller.target_cache, "src") + os.sep
-    assert target_sources and all(p.startswith(generated) for p in target_sources), target_sources
-    # The target recorded the shipped object from its own object store (a stable
-    # path: Ansible's remote tmp dir is gone), with the controller's digest.
+    # Compiled on the controller only: its cache holds the installed object,
+    # the link object and the programs that verified the plugin on the target
+    # (which asked for them); the target ran no compiler, and keeps the
+    # verification objects the controller shipped under <cache>/generated/.
+    built = [sha256_file(p) for p in controller.objects(controller.controller_cache)]
+    assert digest in built
+    assert COUNTER in controller.sources(controller.controller_cache)
+    assert controller.objects(controller.target_cache) == []
+    assert controller.generated(controller.target_cache)
+    # The target recorded the plugin as built from the controller's source, as
+    # its own build would be: a link-mode plugin with prefixed symbols.
     with open(os.path.join(controller.roots["state_dir"], "registry.json")) as handle:
         record = json.load(handle)["plugins"]["count_in"]
+    assert record["source"] == {"src": COUNTER, "sha256": sha256_file(COUNTER)}
+    assert record["link_symbols"] == {"count": "dpp_count_in__count", "count_xdp": "dpp_count_in__count_xdp"}
     stored = os.path.join(controller.roots["state_dir"], "objects", digest + ".o")
-    assert record["source"] == {"object": stored, "sha256": digest}
     assert sha256_file(stored) == digest
 
     # The plugin runs in the dispatcher: real packets are counted.
@@ -165,11 +170,13 @@ def test_controller_build_installs_the_shipped_object_counts_traffic_and_reruns_
     assert udp_burst(lab, 9911, 10) == 10
     assert read_pinned(pin).get(0, 0) - before >= 10
 
-    # The whole play again: nothing changes (plugin, check and dispatcher).
+    # The whole play again: nothing changes (plugin, check and dispatcher), and
+    # nothing is compiled anywhere.
     recap, res = controller.play(tasks)
     assert recap["changed"] == "0", recap
-    assert [sha256_file(p) for p in controller.objects(controller.controller_cache)] == [digest]
-    assert controller.sources(controller.target_cache) == target_sources
+    assert sorted(sha256_file(p) for p in controller.objects(controller.controller_cache)) == sorted(built)
+    assert controller.objects(controller.target_cache) == []
+    assert res["apply2"]["controller_clang_runs"] == 0 and res["disp"]["controller_clang_runs"] == 0
     assert udp_burst(lab, 9911, 5) == 5
     assert read_pinned(pin).get(0, 0) - before >= 15
 
@@ -184,8 +191,11 @@ def test_same_inputs_give_the_same_object_on_the_controller_and_on_the_target(co
     ])
     assert res["on_controller"]["built_on"] == "controller"
     assert res["on_target"]["built_on"] == "target"
-    # auto: this controller has a usable clang, so it builds here.
-    assert res["on_auto"]["built_on"] == "controller" and res["on_auto"]["build_cached"]
+    # auto: this controller has a usable clang, so it builds here. The plain
+    # object comes from the cache; the link object (prefixed with the plugin's
+    # name) is new, so clang ran for it.
+    assert res["on_auto"]["built_on"] == "controller" and not res["on_auto"]["build_cached"]
+    assert res["on_auto"]["plugin"]["sha256"] == res["on_controller"]["plugin"]["sha256"]
     digest = res["on_controller"]["plugin"]["sha256"]
     assert res["on_target"]["plugin"]["sha256"] == digest
     # Real compiles on both sides, not one cache serving the other.
@@ -193,8 +203,35 @@ def test_same_inputs_give_the_same_object_on_the_controller_and_on_the_target(co
     assert digest in [sha256_file(p) for p in controller.objects(controller.target_cache)]
     with open(os.path.join(controller.roots["state_dir"], "objects", digest + ".o"), "rb") as handle:
         installed = handle.read()
-    with open(controller.objects(controller.controller_cache)[0], "rb") as handle:
+    same = [p for p in controller.objects(controller.controller_cache) if sha256_file(p) == digest]
+    with open(same[0], "rb") as handle:
         assert handle.read() == installed
+    # The link objects too (the one with prefixed symbols, what link mode links).
+    with open(os.path.join(controller.roots["state_dir"], "registry.json")) as handle:
+        plugins = json.load(handle)["plugins"]
+    assert plugins["count_c"]["link_sha256"] != plugins["count_t"]["link_sha256"]  # prefixed with their names
+    assert plugins["count_c"]["source"] == plugins["count_t"]["source"]
+
+
+def test_generated_programs_are_the_same_bytes_on_the_controller_and_on_the_target(controller, lab):
+    """One dispatcher chain built by the target and, for a twin dispatcher with
+    the same chain, by the controller: the dispatcher object is one object."""
+    def disp(name, build_on):
+        return {"name": "dispatcher %s" % name, "register": name, "ebpf.datapath.dispatcher": {
+            "name": name, "attach": "tc_ingress", "interface": lab.if_b, "netns": lab.ns_b, "build_on": build_on,
+            "tc_backend": "clsact", "plugins": [{"plugin": "count_same", "function": "count"}]}}
+    _recap, res = controller.play([plugin_task("plugin", "count_same", "target"), disp("same_t", "target"),
+                                   disp("same_c", "controller")])
+    assert res["same_c"]["built_on"] == "controller" and res["same_c"]["controller_clang_runs"] == 1
+    on_target = [p for p in controller.objects(controller.target_cache) if "dispatcher.c" in json.dumps(
+        json.load(open(p[:-2] + ".json"))["argv"])]
+    on_controller = [p for p in controller.objects(controller.controller_cache) if "dispatcher.c" in json.dumps(
+        json.load(open(p[:-2] + ".json"))["argv"])]
+    assert len(on_target) == 1 and len(on_controller) == 1
+    assert sha256_file(on_target[0]) == sha256_file(on_controller[0])
+    # What the target keeps from the controller is that object.
+    assert [sha256_file(os.path.join(controller.target_cache, "generated", g))
+            for g in controller.generated(controller.target_cache)] == [sha256_file(on_controller[0])]
 
 
 def test_a_source_clang_refuses_fails_on_the_controller_with_its_diagnostics(controller):
@@ -234,9 +271,9 @@ def test_the_rollout_role_builds_on_the_controller_by_default_and_on_the_target_
 
     first = apply("count_r")
     assert first["built_on"] == "controller" and first["changed"]
-    assert not os.path.exists(code_dir)  # nothing was shipped but the object
-    assert controller.sources(controller.controller_cache) == [COUNTER]
-    assert COUNTER not in controller.sources(controller.target_cache)
+    assert not os.path.exists(code_dir)  # nothing was shipped but the objects
+    assert COUNTER in controller.sources(controller.controller_cache)
+    assert controller.objects(controller.target_cache) == []  # the dispatcher was built on the controller too
     pin = os.path.join(controller.roots["bpffs_root"], "plugins", "count_r", "maps", "counts")
     assert udp_burst(lab, 9912, 8) == 8
     assert read_pinned(pin).get(0, 0) >= 8
@@ -250,21 +287,113 @@ def test_the_rollout_role_builds_on_the_controller_by_default_and_on_the_target_
     assert second["plugin"]["sha256"] != first["plugin"]["sha256"]  # another path is another object (debug info)
 
 
-@pytest.mark.xfail(strict=True, reason="a plugin install still needs clang on the target: Engine.ensure_plugin makes a "
-                   "Toolchain (finds clang) for a prebuilt object too, and plugin_store's verification compiles a trial "
-                   "dispatcher there (issue 17: to be built on the controller)")
-def test_a_target_without_clang_installs_a_plugin_the_controller_built(controller):
-    """The module on the target runs with a PATH holding no clang (only the
-    coreutils env and timeout the toolchain wraps commands in): the controller's
-    build is all it needs."""
-    bare = controller.tmp / "bare-bin"
-    bare.mkdir()
-    for tool in ("env", "timeout"):
-        os.symlink(shutil.which(tool), str(bare / tool))
+BARE_TARGET = """#!/bin/sh
+# The target of test_a_target_without_a_compiler_runs_the_core_flow: Debian's
+# python3 (with python3-pyroute2) in a private mount namespace where clang and
+# llvm (/usr/lib/llvm-*), every header (/usr/include) and the collection's
+# source tree are empty read-only tmpfs mounts. Nothing leaves the namespace.
+exec unshare --mount --propagation private /bin/sh -c '
+for dir in /usr/lib/llvm-* /usr/include "$0"; do
+    mount -t tmpfs -o ro,size=64k ebpf-datapath-bare "$dir" || exit 97
+done
+shift
+exec /usr/bin/python3 "$@"' %(root)s python3 "$@"
+"""
+
+
+def test_a_target_without_a_compiler_runs_the_core_flow(controller, lab):
+    """build_on: controller against a target where clang, llvm, the headers and
+    the collection's source tree are absent (the target proves it): plugin
+    install, dispatcher, hooks, reorder, rollback, removal, with traffic proof,
+    a rerun reporting changed=0, and no compiler run on the target."""
+    wrapper = controller.tmp / "bare-python"
+    wrapper.write_text(BARE_TARGET % {"root": ROOT})
+    wrapper.chmod(0o700)
+    bare = {"ansible_python_interpreter": str(wrapper)}
+    place = {"interface": lab.if_b, "netns": lab.ns_b}
+    state = controller.roots["state_dir"]
+
+    def plugin(name, src):
+        return {"name": "plugin %s" % name, "register": "plugin_" + name, "vars": bare,
+                "ebpf.datapath.datapath_plugin": {"name": name, "src": os.path.join(TESTDATA, src),
+                                                  "build_on": "controller"}}
+
+    def hook(name, function, present=True, **more):
+        return {"name": "hook %s" % name, "register": "hook_" + name, "vars": bare,
+                "ebpf.datapath.datapath_hook": dict({"dispatcher": "bare", "plugin": name, "function": function,
+                                                     "state": "present" if present else "absent",
+                                                     "build_on": "controller"}, **more)}
+
+    proof = [{"name": "the target cannot compile: %s" % " ".join(argv), "ansible.builtin.command": {"argv": argv},
+              "vars": bare, "register": "proof_%d" % n, "failed_when": False, "changed_when": False}
+             for n, argv in enumerate([["clang", "--version"], ["clang-19", "--version"],
+                                       ["ls", "/usr/include/linux/bpf.h"],
+                                       ["ls", os.path.join(ROOT, "galaxy.yml")],
+                                       ["python3", "-c", "import ansible_collections.ebpf"]])]
+    install = [
+        plugin("before", "counter.c"), plugin("dropper", "dropper.c"), plugin("after", "counter_twin.c"),
+        {"name": "dispatcher", "register": "disp", "vars": bare, "ebpf.datapath.dispatcher": dict(
+            name="bare", attach="tc_ingress", build_on="controller", **place)},
+        hook("before", "count", priority=10), hook("dropper", "drop_port", priority=20),
+        hook("after", "count", priority=30),
+    ]
+    recap, res = controller.play(proof + install)
+    for n in range(5):
+        assert res["proof_%d" % n]["rc"] != 0, res["proof_%d" % n]
+    assert recap["changed"] == "7", recap  # three plugins, the dispatcher, three hooks
+    assert res["disp"]["built_on"] == "controller" and res["hook_after"]["generation"] == 4
+    # The twin plugins use the same function and map names: built on the
+    # controller, they are still prefixed and linked side by side.
+    assert res["hook_after"]["chain"]["pre"] == [["before", "count"], ["dropper", "drop_port"], ["after", "count"]]
+
+    def counts():
+        return dict((name, read_pinned(os.path.join(controller.roots["bpffs_root"], "plugins", name, "maps",
+                                                    "counts")).get(0, 0)) for name in ("before", "after"))
+
+    lab.quiet()
+    c0 = counts()
+    assert udp_burst(lab, DROP_PORT, 10) == 0 and udp_burst(lab, OPEN_PORT, 6) == 6
+    c1 = counts()
+    assert c1["before"] - c0["before"] == 16 and c1["after"] - c0["after"] == 6, (c0, c1)
+
+    # The same play again: nothing changes and nothing is compiled anywhere.
+    clang_before = controller.objects(controller.controller_cache)
+    recap, res = controller.play(install)
+    assert recap["changed"] == "0", recap
+    assert controller.objects(controller.controller_cache) == clang_before
+    assert all(res[r]["controller_clang_runs"] == 0 for r in ("plugin_before", "disp", "hook_after"))
+
+    # Reorder by a hook: the dropper first, so both counters see only what passes.
+    _recap, res = controller.play([hook("dropper", "drop_port", priority=5)])
+    assert res["hook_dropper"]["changed"] and res["hook_dropper"]["generation"] == 5
+    c2 = counts()
+    assert udp_burst(lab, DROP_PORT, 7) == 0 and udp_burst(lab, OPEN_PORT, 4) == 4
+    c3 = counts()
+    assert c3["before"] - c2["before"] == 4 and c3["after"] - c2["after"] == 4, (c2, c3)
+
+    # Rollback to generation 4 (no compile at all: its program is pinned).
+    _recap, res = controller.play([{"name": "rollback", "register": "back", "vars": bare,
+                                    "ebpf.datapath.datapath_rollback": {"dispatcher": "bare", "generation": 4}}])
+    assert res["back"]["changed"]
+    assert udp_burst(lab, DROP_PORT, 5) == 0 and udp_burst(lab, OPEN_PORT, 5) == 5
+    c4 = counts()
+    assert c4["before"] - c3["before"] == 10 and c4["after"] - c3["after"] == 5, (c3, c4)
+
+    # Removal: the hook, the dispatcher, the plugins; nothing of ours is left.
     _recap, res = controller.play([
-        {"name": "clang is not on the target's PATH", "ansible.builtin.command": {"argv": ["clang", "--version"]},
-         "environment": {"PATH": str(bare)}, "register": "no_clang", "failed_when": False, "changed_when": False},
-        dict(plugin_task("bare", "count_bare", "controller"), environment={"PATH": str(bare)}),
-    ])
-    assert res["no_clang"]["rc"] != 0
-    assert res["bare"]["built_on"] == "controller" and res["bare"]["changed"]
+        hook("after", "count", present=False),
+        {"name": "dispatcher gone", "vars": bare, "register": "gone",
+         "ebpf.datapath.dispatcher": {"name": "bare", "state": "absent", "build_on": "controller"}},
+    ] + [{"name": "plugin %s gone" % n, "vars": bare,
+          "ebpf.datapath.datapath_plugin": {"name": n, "state": "absent", "build_on": "controller"}}
+         for n in ("before", "dropper", "after")])
+    assert res["hook_after"]["changed"] and res["gone"]["changed"]
+    assert udp_burst(lab, DROP_PORT, 3) == 3
+    assert not os.path.exists(controller.roots["bpffs_root"]) or not os.listdir(controller.roots["bpffs_root"])
+    with open(os.path.join(state, "registry.json")) as handle:
+        registry = json.load(handle)
+    assert registry["plugins"] == {} and registry["dispatchers"] == {}
+    # The target never compiled: its cache has no compile entry, only the
+    # objects the controller shipped.
+    assert controller.objects(controller.target_cache) == []
+    assert controller.generated(controller.target_cache)

@@ -54,7 +54,7 @@ pytest_tier = rc=0; $(PY) -m pytest $(2) || rc=$$?; if [ $$rc -eq 5 ]; then echo
 require_root = if [ "$$(id -u)" -ne 0 ]; then echo "tier $(1) needs root (BPF, netns, bpffs)" >&2; exit 1; fi
 
 .PHONY: help setup setup-demo packages base-packages venv bpffs links test $(TIERS) \
-	build changelog demo bench bench-quick soak clean distclean
+	build changelog demo bench bench-quick soak bench-fleet clean distclean
 
 help:
 	@echo "make setup        packages, .venv from requirements-dev.txt, bpffs, build/ symlink tree"
@@ -71,7 +71,7 @@ help:
 	@echo "make boot         tests/boot/tier: a systemd VM converged, rebooted and checked"
 	@echo "make build        collection tarball in build/"
 	@echo "make changelog    antsibull-changelog lint"
-	@echo "make demo | bench | bench-quick | soak"
+	@echo "make demo | bench | bench-quick | soak | bench-fleet"
 	@echo "make clean        remove build/ and tests/output; distclean also removes .venv"
 
 # ---------------------------------------------------------------- setup
@@ -221,6 +221,11 @@ bench: venv links bpffs
 soak: venv links bpffs
 	@$(call require_root,soak)
 	$(PY) benchmarks/soak.py
+
+# A 20-host rollout built on the targets, then on the controller (~3 min).
+bench-fleet: venv links bpffs
+	@$(call require_root,bench-fleet)
+	$(PY) benchmarks/fleet.py
 
 # ---------------------------------------------------------------- cleanup
 

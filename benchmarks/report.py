@@ -529,7 +529,41 @@ def render_soak(soak, lines):
     ]
 
 
-def render(d, source, plots, plot_dir="benchmarks/results", soak=None):
+def render_fleet(fleet, lines):
+    """The fleet rollout built on the targets and on the controller (benchmarks/fleet.py)."""
+    if not fleet:
+        return
+    runs = dict((r["build_on"], r) for r in fleet["runs"])
+    lines += [
+        "## Fleet rollout: built on the targets, built on the controller",
+        "",
+        "benchmarks/fleet.py (%s): playbooks/rollout.yml from nothing to a chain of two plugins on %d simulated "
+        "hosts (a network namespace, a veth, a bpffs_root and a state_dir each, the local connection; one canary, "
+        "then batches of 5, forks 5), once with `datapath_rollout_build_on: target` (every host compiles its "
+        "plugins, their verification programs and its dispatcher, each into its own cache, as before controller "
+        "builds) and once with `controller` (the default). Traffic then proves every host runs the chain. Clang "
+        "runs are counted from the compile caches (one entry per run). Machine: %s, %d CPUs, %s, load "
+        "average at start %s." % (fleet["date"], fleet["size"], fleet["machine"]["cpu_model"], fleet["machine"]["cpus"],
+                                  fleet["machine"]["clang"], " ".join("%.2f" % x for x in
+                                                                      fleet["machine"]["load_average_at_start"])),
+        "",
+        "| build_on | wall time (s) | clang runs on the controller | clang runs on the targets |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name in ("target", "controller"):
+        r = runs.get(name)
+        if r:
+            lines.append("| %s | %.1f | %d | %d |" % (name, r["wall_s"], r["clang_runs_controller"],
+                                                     r["clang_runs_targets"]))
+    lines += [
+        "",
+        "With `controller` the count does not grow with the fleet: one run per distinct program (two objects per "
+        "plugin, one verification program per hookable function, one dispatcher per distinct chain).",
+        "",
+    ]
+
+
+def render(d, source, plots, plot_dir="benchmarks/results", soak=None, fleet=None):
     m = d["machine"]
     rows, misses = goals(d)
     lines = [
@@ -568,6 +602,7 @@ def render(d, source, plots, plot_dir="benchmarks/results", soak=None):
     render_traffic(d, lines)
     render_swap(d, lines)
     render_soak(soak, lines)
+    render_fleet(fleet, lines)
     render_control(d, lines)
     solver = d["details"]["solver"]
     lines += [
@@ -604,13 +639,18 @@ def main(argv=None):
                         help="do not draw the plots again; link the ones already next to the results")
     parser.add_argument("--soak", default=os.path.join(HERE, "results", "soak.json"),
                         help="results of benchmarks/soak.py, shown when the file exists")
+    parser.add_argument("--fleet", default=os.path.join(HERE, "results", "fleet.json"),
+                        help="results of benchmarks/fleet.py, shown when the file exists")
     args = parser.parse_args(argv)
     with open(args.results) as handle:
         data = json.load(handle)
-    soak = None
+    soak = fleet = None
     if os.path.exists(args.soak):
         with open(args.soak) as handle:
             soak = json.load(handle)
+    if os.path.exists(args.fleet):
+        with open(args.fleet) as handle:
+            fleet = json.load(handle)
     plots = []
     results_dir = os.path.dirname(os.path.abspath(args.results))
     if args.keep_plots:
@@ -620,7 +660,7 @@ def main(argv=None):
         import plots as plots_mod  # matplotlib, from requirements-dev.txt
         plots = plots_mod.write_all(data, results_dir)
     plot_dir = os.path.relpath(results_dir, os.path.dirname(os.path.abspath(args.out)))
-    text = render(data, os.path.relpath(os.path.abspath(args.results), ROOT), plots, plot_dir, soak)
+    text = render(data, os.path.relpath(os.path.abspath(args.results), ROOT), plots, plot_dir, soak, fleet)
     tmp = args.out + ".tmp"
     with open(tmp, "w") as handle:
         handle.write(text)

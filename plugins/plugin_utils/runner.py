@@ -2,7 +2,7 @@
 # Copyright (c) 2026, ebpf.datapath contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The command runner for code that runs outside a module: on the controller
-(action plugins, build_object) and in the tests and benchmarks.
+(action plugins) and in the tests and benchmarks.
 
 Inside a module, commands go through AnsibleModule.run_command
 (module_common.module_runner); module_utils never start processes themselves.

@@ -225,7 +225,7 @@ soak: venv links bpffs
 # A 20-host rollout built on the targets, then on the controller (~3 min).
 bench-fleet: venv links bpffs
 	@$(call require_root,bench-fleet)
-	$(PY) benchmarks/fleet.py
+	$(PY) benchmarks/fleet_rollout.py
 
 # ---------------------------------------------------------------- cleanup
 

@@ -530,14 +530,14 @@ def render_soak(soak, lines):
 
 
 def render_fleet(fleet, lines):
-    """The fleet rollout built on the targets and on the controller (benchmarks/fleet.py)."""
+    """The fleet rollout built on the targets and on the controller (benchmarks/fleet_rollout.py)."""
     if not fleet:
         return
     runs = dict((r["build_on"], r) for r in fleet["runs"])
     lines += [
         "## Fleet rollout: built on the targets, built on the controller",
         "",
-        "benchmarks/fleet.py (%s): playbooks/rollout.yml from nothing to a chain of two plugins on %d simulated "
+        "benchmarks/fleet_rollout.py (%s): playbooks/rollout.yml from nothing to a chain of two plugins on %d simulated "
         "hosts (a network namespace, a veth, a bpffs_root and a state_dir each, the local connection; one canary, "
         "then batches of 5, forks 5), once with `datapath_rollout_build_on: target` (every host compiles its "
         "plugins, their verification programs and its dispatcher, each into its own cache, as before controller "
@@ -640,7 +640,7 @@ def main(argv=None):
     parser.add_argument("--soak", default=os.path.join(HERE, "results", "soak.json"),
                         help="results of benchmarks/soak.py, shown when the file exists")
     parser.add_argument("--fleet", default=os.path.join(HERE, "results", "fleet.json"),
-                        help="results of benchmarks/fleet.py, shown when the file exists")
+                        help="results of benchmarks/fleet_rollout.py, shown when the file exists")
     args = parser.parse_args(argv)
     with open(args.results) as handle:
         data = json.load(handle)

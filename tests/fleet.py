@@ -26,6 +26,23 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BPFFS = "/sys/fs/bpf"
 
 
+TESTDATA = os.path.join(ROOT, "bpf", "testdata")
+# The chain the rollout tests and benchmarks/fleet.py roll out: count_b
+# (counter_twin.c) then drop (dropper.c, drops UDP to port 7777).
+CHAIN_B = {
+    "datapath_rollout_plugins": [
+        {"name": "count_b", "src": os.path.join(TESTDATA, "counter_twin.c")},
+        {"name": "drop", "src": os.path.join(TESTDATA, "dropper.c")},
+    ],
+    "datapath_rollout_hooks": [
+        {"plugin": "count_b", "function": "count", "constraints": [{"anchor": "before", "plugin": "drop"}]},
+        {"plugin": "drop", "function": "drop_port"},
+    ],
+    "datapath_rollout_probe_counter": {"plugin": "count_b", "map": "counts", "key": "0"},
+}
+DROP_PORT = 7777  # what dropper.c drops
+
+
 class Host:
     """One simulated host: its namespace, interface, address and collection roots."""
 

@@ -3,7 +3,7 @@
 """A fleet rollout built on the targets and built on the controller: wall time
 and where clang ran.
 
-    benchmarks/fleet.py [--size 20] [--out benchmarks/results/fleet.json]   (root)
+    benchmarks/fleet_rollout.py [--size 20] [--out benchmarks/results/fleet.json]   (root)
 
 It writes the results JSON and the fleet section of BENCHMARKS.md (benchmarks/report.py,
 from the last full run's results, the soak's and this one).
@@ -29,26 +29,14 @@ import tempfile
 import time
 
 from common import RESULTS, ROOT, log, machine_facts  # common sets up the import paths first
-from fleet import Fleet
+from fleet import CHAIN_B as FLEET_CHAIN_B, DROP_PORT, Fleet
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
 from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
 
 PLAYBOOK = os.path.join(ROOT, "playbooks", "rollout.yml")
-TESTDATA = os.path.join(ROOT, "bpf", "testdata")
 VENV_BIN = os.path.dirname(sys.executable)
-DROP_PORT = 7777  # dropper.c's port
-CHAIN_B = {
-    "datapath_rollout_plugins": [
-        {"name": "count_b", "src": os.path.join(TESTDATA, "counter_twin.c")},
-        {"name": "drop", "src": os.path.join(TESTDATA, "dropper.c")},
-    ],
-    "datapath_rollout_hooks": [
-        {"plugin": "count_b", "function": "count", "constraints": [{"anchor": "before", "plugin": "drop"}]},
-        {"plugin": "drop", "function": "drop_port"},
-    ],
-    "datapath_rollout_probe_counter": {"plugin": "count_b", "map": "counts", "key": "0"},
-    "datapath_rollout_boot": False,
-}
+# The rollout from nothing: no boot unit to install.
+CHAIN_B = dict(FLEET_CHAIN_B, datapath_rollout_boot=False)
 
 
 def compiles(cache):
@@ -112,7 +100,7 @@ def main(argv=None):
     parser.add_argument("--no-report", action="store_true", help="do not write BENCHMARKS.md")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
-        raise SystemExit("benchmarks/fleet.py needs root (network namespaces, BPF)")
+        raise SystemExit("benchmarks/fleet_rollout.py needs root (network namespaces, BPF)")
     work = tempfile.mkdtemp(prefix="dpbench-fleet-")
     try:
         facts = machine_facts(Toolchain(os.path.join(work, "facts-cache"), run_subprocess))

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -21,6 +22,7 @@ from modhost import DROP_PORT, OPEN_PORT, TESTDATA, udp_burst
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.files import sha256_file
 from ansible_collections.ebpf.datapath.plugins.module_utils.maps import read_pinned
+from ansible_collections.ebpf.datapath.plugins.module_utils.state import remove_bpffs_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COUNTER = os.path.join(TESTDATA, "counter.c")
@@ -304,8 +306,9 @@ exec /usr/bin/python3 "$@"' %(root)s python3 "$@"
 def test_a_target_without_a_compiler_runs_the_core_flow(controller, lab):
     """build_on: controller against a target where clang, llvm, the headers and
     the collection's source tree are absent (the target proves it): plugin
-    install, dispatcher, hooks, reorder, rollback, removal, with traffic proof,
-    a rerun reporting changed=0, and no compiler run on the target."""
+    install, dispatcher, hooks, reorder, rollback, a restore after a simulated
+    reboot with no controller, removal, with traffic proof, a rerun reporting
+    changed=0, and no compiler run on the target."""
     wrapper = controller.tmp / "bare-python"
     wrapper.write_text(BARE_TARGET % {"root": ROOT})
     wrapper.chmod(0o700)
@@ -378,6 +381,24 @@ def test_a_target_without_a_compiler_runs_the_core_flow(controller, lab):
     assert udp_burst(lab, DROP_PORT, 5) == 0 and udp_burst(lab, OPEN_PORT, 5) == 5
     c4 = counts()
     assert c4["before"] - c3["before"] == 10 and c4["after"] - c3["after"] == 5, (c3, c4)
+
+    # A reboot (bpffs emptied: the dispatcher detaches, the maps go) and the
+    # boot unit's restore, which runs with no controller: the objects the
+    # controller shipped are still in the target's cache, so the target, with
+    # no compiler, brings the chain back by itself.
+    remove_bpffs_tree(controller.roots["bpffs_root"])
+    # The kernel releases the unpinned link a moment later: nothing filters then.
+    deadline = time.monotonic() + 5
+    while udp_burst(lab, DROP_PORT, 1) != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert udp_burst(lab, DROP_PORT, 3) == 3
+    _recap, res = controller.play([{"name": "restore as the boot unit runs it", "register": "restored",
+                                    "vars": bare, "ebpf.datapath.datapath_restore": {}}])
+    assert res["restored"]["changed"] and "built_on" not in res["restored"]
+    c5 = counts()
+    assert udp_burst(lab, DROP_PORT, 4) == 0 and udp_burst(lab, OPEN_PORT, 2) == 2
+    c6 = counts()
+    assert c6["before"] - c5["before"] == 6 and c6["after"] - c5["after"] == 2, (c5, c6)
 
     # Removal: the hook, the dispatcher, the plugins; nothing of ours is left.
     _recap, res = controller.play([

@@ -534,6 +534,7 @@ def render_fleet(fleet, lines):
     if not fleet:
         return
     runs = dict((r["build_on"], r) for r in fleet["runs"])
+    machine = fleet["machine"]
     lines += [
         "## Fleet rollout: built on the targets, built on the controller",
         "",
@@ -543,9 +544,8 @@ def render_fleet(fleet, lines):
         "plugins, their verification programs and its dispatcher, each into its own cache, as before controller "
         "builds) and once with `controller` (the default). Traffic then proves every host runs the chain. Clang "
         "runs are counted from the compile caches (one entry per run). Machine: %s, %d CPUs, %s, load "
-        "average at start %s." % (fleet["date"], fleet["size"], fleet["machine"]["cpu_model"], fleet["machine"]["cpus"],
-                                  fleet["machine"]["clang"], " ".join("%.2f" % x for x in
-                                                                      fleet["machine"]["load_average_at_start"])),
+        "average at start %s." % (fleet["date"], fleet["size"], machine["cpu_model"], machine["cpus"], machine["clang"],
+                                  " ".join("%.2f" % x for x in machine["load_average_at_start"])),
         "",
         "| build_on | wall time (s) | clang runs on the controller | clang runs on the targets |",
         "| --- | --- | --- | --- |",
@@ -553,8 +553,8 @@ def render_fleet(fleet, lines):
     for name in ("target", "controller"):
         r = runs.get(name)
         if r:
-            lines.append("| %s | %.1f | %d | %d |" % (name, r["wall_s"], r["clang_runs_controller"],
-                                                     r["clang_runs_targets"]))
+            row = (name, r["wall_s"], r["clang_runs_controller"], r["clang_runs_targets"])
+            lines.append("| %s | %.1f | %d | %d |" % row)
     lines += [
         "",
         "With `controller` the count does not grow with the fleet: one run per distinct program (two objects per "

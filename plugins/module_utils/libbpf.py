@@ -1471,3 +1471,161 @@ def ensure_bpffs(path='/sys/fs/bpf'):
     if _libc.mount(b'bpf', _b(path), b'bpf', 0, None) != 0:
         raise BpfError('mount', ctypes.get_errno(), target=path)
     return True
+
+
+# ---------------------------------------------------------------------------
+# Added for datapath_map (map_data.py): a map's BTF ids, BTF from the kernel by
+# id, the types of a BTF, and the batch map operations (kernel 5.6+). Bound on
+# first use so the table above stays the libbpf 1.1 core every module needs.
+# ---------------------------------------------------------------------------
+
+class _MapBatchOpts(Structure):
+    _fields_ = [('sz', c_size_t), ('elem_flags', c_uint64), ('flags', c_uint64)]
+
+
+_EXTRA_SIGNATURES = {
+    'btf__load_from_kernel_by_id': (c_void_p, [c_uint32]),
+    'bpf_map_lookup_batch': (c_int, [c_int, c_void_p, c_void_p, c_void_p, c_void_p,
+                                     POINTER(c_uint32), c_void_p]),
+    'bpf_map_update_batch': (c_int, [c_int, c_void_p, c_void_p, POINTER(c_uint32), c_void_p]),
+    'bpf_map_delete_batch': (c_int, [c_int, c_void_p, POINTER(c_uint32), c_void_p]),
+}
+
+
+def _extra(name):
+    """The libbpf function `name` of _EXTRA_SIGNATURES, typed on first use."""
+    fn = getattr(_L(), name)
+    if fn.argtypes is None:
+        fn.restype, fn.argtypes = _EXTRA_SIGNATURES[name]
+    return fn
+
+
+MapBtfIds = collections.namedtuple('MapBtfIds', 'btf_id key_type_id value_type_id')
+
+
+def map_btf_ids(fd):
+    """The map's BTF object id and the type ids of its key and value (0 when the
+    map was made without BTF, e.g. by a loader that did not pass it)."""
+    info = _get_info(fd, _MapInfo())
+    return MapBtfIds(info.btf_id, info.btf_key_type_id, info.btf_value_type_id)
+
+
+def btf_from_kernel(btf_id):
+    """The kernel's BTF object `btf_id` (a loaded program's or map's) as a Btf."""
+    return Btf(_call_ptr('btf__load_from_kernel_by_id', _extra('btf__load_from_kernel_by_id'),
+                         btf_id, target=btf_id))
+
+
+class _BtfMember(Structure):
+    _fields_ = [('name_off', c_uint32), ('type', c_uint32), ('offset', c_uint32)]
+
+
+class _BtfEnum(Structure):
+    _fields_ = [('name_off', c_uint32), ('val', ctypes.c_int32)]
+
+
+class _BtfEnum64(Structure):
+    _fields_ = [('name_off', c_uint32), ('val_lo32', c_uint32), ('val_hi32', c_uint32)]
+
+
+# One BTF type as plain data (linux/btf.h): kind (BTF_KIND_*), name, size (int,
+# struct, union, enum, float), ref (the type a typedef/qualifier/pointer names,
+# or an array's element), nelems (array), int_bits/int_encoding (int),
+# signed (enum: kind_flag), members [(name, type_id, bit_offset, bitfield_size)],
+# values [(name, int)] (enum, enum64).
+BtfTypeInfo = collections.namedtuple('BtfTypeInfo', [
+    'id', 'kind', 'name', 'size', 'ref', 'nelems', 'int_bits', 'int_encoding', 'signed',
+    'members', 'values'])
+
+
+def btf_type_info(btf, type_id):
+    """BtfTypeInfo of `type_id` in `btf` (a Btf)."""
+    t, kind, vlen, extra = btf._type(type_id)  # pylint: disable=protected-access
+    name = btf._name(t.name_off)  # pylint: disable=protected-access
+    kind_flag = bool(t.info >> 31)
+    size = ref = nelems = int_bits = int_encoding = None
+    members, values = [], []
+    if kind in (BTF_KIND_INT, BTF_KIND_STRUCT, BTF_KIND_UNION, BTF_KIND_ENUM, BTF_KIND_ENUM64,
+                BTF_KIND_FLOAT):
+        size = t.size_or_type
+    else:
+        ref = t.size_or_type
+    if kind == BTF_KIND_INT:
+        word = c_uint32.from_address(extra).value
+        int_encoding, int_bits = (word >> 24) & 0x0f, word & 0xff
+    elif kind == BTF_KIND_ARRAY:
+        arr = _BtfArray.from_address(extra)
+        ref, nelems = arr.type, arr.nelems
+    elif kind in (BTF_KIND_STRUCT, BTF_KIND_UNION):
+        for i in range(vlen):
+            m = _BtfMember.from_address(extra + i * ctypes.sizeof(_BtfMember))
+            if kind_flag:  # bitfield size in the top byte of the offset
+                bit_off, bit_size = m.offset & 0xffffff, m.offset >> 24
+            else:
+                bit_off, bit_size = m.offset, 0
+            members.append((btf._name(m.name_off), m.type, bit_off, bit_size))  # pylint: disable=protected-access
+    elif kind == BTF_KIND_ENUM:
+        for i in range(vlen):
+            e = _BtfEnum.from_address(extra + i * ctypes.sizeof(_BtfEnum))
+            val = e.val if kind_flag else e.val & 0xffffffff
+            values.append((btf._name(e.name_off), val))  # pylint: disable=protected-access
+    elif kind == BTF_KIND_ENUM64:
+        for i in range(vlen):
+            e = _BtfEnum64.from_address(extra + i * ctypes.sizeof(_BtfEnum64))
+            val = (e.val_hi32 << 32) | e.val_lo32
+            if kind_flag and val >= 1 << 63:
+                val -= 1 << 64
+            values.append((btf._name(e.name_off), val))  # pylint: disable=protected-access
+    return BtfTypeInfo(type_id, kind, name, size, ref, nelems, int_bits, int_encoding,
+                       kind_flag, members, values)
+
+
+def _batch_opts():
+    return _opts(_MapBatchOpts)
+
+
+def map_lookup_batch(fd, key_size, value_size, chunk):
+    """Every (key, value) of a map with BPF_MAP_LOOKUP_BATCH, `chunk` entries a
+    call; value_size is the whole value as the kernel copies it (per-CPU: all
+    CPUs). Raises BpfError (EINVAL, ENOTSUPP...) when the map type has no batch."""
+    fn = _extra('bpf_map_lookup_batch')
+    keys = create_string_buffer(key_size * chunk)
+    values = create_string_buffer(value_size * chunk)
+    token_in = create_string_buffer(max(key_size, 8))
+    token_out = create_string_buffer(max(key_size, 8))
+    first = True
+    out = []
+    while True:
+        count = c_uint32(chunk)
+        ret = fn(fd, None if first else token_in, token_out, keys, values, byref(count),
+                 byref(_batch_opts()))
+        if ret < 0 and ret != -_errno.ENOENT:
+            raise BpfError('bpf_map_lookup_batch', -ret)
+        kraw, vraw = keys.raw, values.raw
+        for i in range(count.value):
+            out.append((kraw[i * key_size:(i + 1) * key_size],
+                        vraw[i * value_size:(i + 1) * value_size]))
+        if ret == -_errno.ENOENT:
+            return out
+        first = False
+        ctypes.memmove(token_in, token_out, len(token_out))
+
+
+def map_update_batch(fd, keys, values, flags=BPF_ANY):
+    """BPF_MAP_UPDATE_BATCH of len(keys) entries: keys and values are the
+    concatenated bytes. Raises BpfError naming how many went in before a failure."""
+    fn = _extra('bpf_map_update_batch')
+    count = c_uint32(len(keys))
+    opts = _opts(_MapBatchOpts, elem_flags=flags)
+    ret = fn(fd, b''.join(keys), b''.join(values), byref(count), byref(opts))
+    if ret < 0:
+        raise BpfError('bpf_map_update_batch', -ret, target='%d of %d done' % (count.value, len(keys)))
+
+
+def map_delete_batch(fd, keys):
+    """BPF_MAP_DELETE_BATCH of the given keys (hash maps only)."""
+    fn = _extra('bpf_map_delete_batch')
+    count = c_uint32(len(keys))
+    ret = fn(fd, b''.join(keys), byref(count), byref(_batch_opts()))
+    if ret < 0:
+        raise BpfError('bpf_map_delete_batch', -ret, target='%d of %d done' % (count.value, len(keys)))

@@ -49,6 +49,8 @@ options:
     description:
       - Add the contents of each plugin's pinned maps as RV(plugins[].map_values). Keys and values of 1, 2, 4 or 8
         bytes are read as integers; per-CPU values are summed; other sizes are shown as hex.
+      - Also adds RV(plugins[].map_entries), each map's entries decoded with the map's BTF as
+        M(ebpf.datapath.datapath_map) takes them (structs as dicts, addresses as text, per-CPU values as lists).
     type: bool
     default: false
   render:
@@ -160,6 +162,12 @@ plugins:
       description: With O(maps=true), each map's entries as a dict of key to value.
       type: dict
       sample: {counts: {"0": 35, "1": 3120}}
+    map_entries:
+      description:
+        - With O(maps=true), each map's entries as a list of C(key), C(value) dicts, typed by the map's BTF (at most
+          4096 a map).
+      type: dict
+      sample: {blocked: [{key: 53, value: true}]}
 diagrams:
   description: With O(render), each dispatcher's picture, by dispatcher name.
   returned: when O(render) is set
@@ -187,9 +195,17 @@ def add_stats(dispatchers):
 
 
 def add_map_values(plugins):
+    from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
     from ansible_collections.ebpf.datapath.plugins.module_utils.maps import read_pinned
+    from ansible_collections.ebpf.datapath.plugins.module_utils.map_data import decode_map
     for plugin in plugins:
         plugin["map_values"] = dict((name, read_pinned(path)) for name, path in plugin["maps"].items())
+        plugin["map_entries"] = {}
+        for name, path in plugin["maps"].items():
+            try:
+                plugin["map_entries"][name] = decode_map(path, limit=4096)
+            except DatapathError:  # prog arrays, ring buffers...: no data to show
+                continue
 
 
 def main():

@@ -31,6 +31,7 @@ options:
     type: str
     choices: [controller, target, auto]
     default: target
+    version_added: 0.3.0
   generated_objects:
     description:
       - Objects of generated C that the action plugin compiled on the controller, as a list of dicts with C(key) (the
@@ -39,4 +40,5 @@ options:
     type: list
     elements: dict
     default: []
+    version_added: 0.3.0
 """

@@ -93,6 +93,7 @@ options:
       - With it the plugin is recorded as built from O(src), exactly as the target's own build would be, so its
         symbols are prefixed for linking and its entry programs can be hooked in C(link) mode.
     type: dict
+    version_added: 0.3.0
     suboptions:
       link_object:
         description: The link object (symbols prefixed C(dpp_<name>__)) on the target.

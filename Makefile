@@ -67,7 +67,7 @@ help:
 	@echo "make matrix       ansible-test sanity, units, integration on the oldest and newest ansible-core (root)"
 	@echo "make molecule     molecule scenarios on this host (extensions/molecule, all but vm)"
 	@echo "make vm           tests/vm in Debian's stock kernel (virtme-ng; freplace mode)"
-	@echo "make molecule-vm  extensions/molecule/vm: the scenario in a stock-kernel VM reached over SSH"
+	@echo "make molecule-vm  extensions/molecule/vm: one play on the stock-kernel VM (SSH) and this host"
 	@echo "make boot         tests/boot/tier: a systemd VM converged, rebooted and checked"
 	@echo "make build        collection tarball in build/"
 	@echo "make changelog    antsibull-changelog lint"
@@ -171,8 +171,8 @@ molecule: venv links
 	@$(call require_root,molecule)
 	$(TOOLS_ENV) molecule test --all --exclude vm
 
-# extensions/molecule/vm: create boots the stock kernel (tests/vm/vm-instance) after
-# filling the compile cache on this host; molecule reaches it over SSH.
+# extensions/molecule/vm: one play on two kernels, the stock kernel in a VM
+# (tests/vm/vm-instance, reached over SSH) and this host; built on the controller.
 molecule-vm: venv links bpffs
 	@$(call require_root,molecule-vm)
 	$(TOOLS_ENV) molecule test -s vm

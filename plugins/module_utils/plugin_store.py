@@ -301,12 +301,12 @@ def verify(toolchain, layout, record):
     stored plugin once, in a throwaway program with fresh maps, so a verifier
     refusal fails the install, naming plugin, function and source line, and
     not a later dispatcher. Nothing is pinned, recorded or attached.
-    toolchain: a generated.Builder (a host that does not compile gets the
-    verification programs from the controller: see trial_sources)."""
+    toolchain: a generated.Builder. A host that does not compile gets the
+    verification programs from the controller: the caller asks for them all
+    first (trial_sources, with the rest of its change: Engine.ensure_plugin)."""
     from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher
     link_object = _staged_or_stored(layout, record.link_sha256)
     plain_object = _staged_or_stored(layout, record.plain_sha256)
-    toolchain.require(trial_sources(layout, record))
     for function, family, hook, how in _trials(layout, record):
         try:
             if how == "program":

@@ -169,10 +169,11 @@ class Engine:
             pass  # not empty, or already gone
 
     # ---------------------------------------------------------------- plugins
-    def ensure_plugin(self, name, src=None, obj=None, sha256=None, cflags=(), include_dirs=(), shipped=None):
+    def ensure_plugin(self, name, src=None, obj=None, sha256=None, cflags=(), include_dirs=(), shipped=None,
+                      config=None):
         """Returns (changed, schema.Plugin). shipped: the controller's build of
         src (dict link_object, link_sha256, src, src_sha256; obj and sha256 are
-        its plain object)."""
+        its plain object). config: the plugin's settings ({variable: value})."""
         old = self.registry.plugins.get(name)
         if shipped:
             record = plugin_store.build_shipped(self.layout, name, obj, sha256, shipped["link_object"],
@@ -181,6 +182,7 @@ class Engine:
         else:
             record = plugin_store.build(self.toolchain, self.layout, name, src=src, obj=obj, sha256=sha256,
                                         cflags=cflags, include_dirs=include_dirs)
+        record = plugin_store.configure(self.layout, record, config)
         if record.same_build(old) and plugin_store.maps_pinned(self.layout, old):
             return False, old
         rebuilds = self._check_users(name, record) if old is not None else []
@@ -198,7 +200,8 @@ class Engine:
         self.save()
         # Dispatchers that use this plugin are rebuilt with its new code, or
         # with its new maps when the pins were lost (a reboot, a manual rm).
-        if old is not None and (old.link_sha256 != record.link_sha256 or created):
+        if old is not None and (old.link_sha256 != record.link_sha256 or old.config_data != record.config_data
+                                or created):
             try:
                 for dname in self.dispatchers_using(name):
                     self.converge_dispatcher(dname, force=created)
@@ -231,7 +234,7 @@ class Engine:
                 raise DatapathError("plugin '%s' is used by dispatcher '%s', which its new code would break: %s"
                                     % (name, dname, exc))
             inputs = planner.build_inputs(planner.program_family(request.attach), chain, request.main, plugins, mode,
-                                          planner.final_hooks(request))
+                                          planner.final_hooks(request), request.stats)
             sources += disp_mod.generated_sources(inputs, plugins)
         return sources
 

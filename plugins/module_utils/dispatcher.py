@@ -20,7 +20,7 @@ __metaclass__ = type
 import os
 import tempfile
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher_stats, libbpf, plugin_store
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.faults import crash_point
 from ansible_collections.ebpf.datapath.plugins.module_utils.planner import TEMPLATE_VERSION
@@ -74,7 +74,8 @@ def _stub(shape, name, post=False, main=False):
     ]
 
 
-def generate_source(family, pre, post, main=None, label="", stubs=False, entries=(), license=True, final=()):
+def generate_source(family, pre, post, main=None, label="", stubs=False, entries=(), license=True, final=(),
+                    stats=False):
     """Return the dispatcher's C source for a program family (tc, xdp, cilium).
 
     pre, post: lists of C symbols of hook functions, in chain order.
@@ -89,6 +90,8 @@ def generate_source(family, pre, post, main=None, label="", stubs=False, entries
     license: False leaves the license to the linked plugin (a trial program).
     final: ("pre" | "post", symbol) of entry programs whose verdict ends the
     chain whatever it is (a hook's verdict: final).
+    stats: count each call's verdicts per CPU (dispatcher_stats), in the
+    order pre hooks, main, post hooks.
     """
     shape = _FAMILIES[family]
     entries = set(entries)
@@ -121,6 +124,9 @@ def generate_source(family, pre, post, main=None, label="", stubs=False, entries
         else:
             lines += _stub(shape, sym, post=True) if stubs else ["extern int %s(%s *ctx, int verdict);" % (sym, ctx)]
         declared.add(sym)
+    calls = len(pre) + len(post) + (1 if main else 0)
+    if stats:
+        lines += [""] + dispatcher_stats.c_declarations(calls)
     lines += [
         "",
         'SEC("%s")' % shape["section"],
@@ -130,6 +136,14 @@ def generate_source(family, pre, post, main=None, label="", stubs=False, entries
     ]
     if post:
         lines.append("\tint ret;")
+    if stats:
+        lines += dispatcher_stats.c_lookup(
+            "(int)(ctx->cb[DP_CB_CILIUM_CUSTOM] >> 24)" if family == "cilium" else shape["pass"])
+    counted = iter(range(calls))
+
+    def count(var):
+        return [dispatcher_stats.c_count(next(counted), var)] if stats else []
+
     if family == "tc":
         # Plugins read the remote identity from cb[4]; outside Cilium it is 0.
         # The word belongs to whoever runs after us, so it is put back on exit.
@@ -138,27 +152,26 @@ def generate_source(family, pre, post, main=None, label="", stubs=False, entries
     lines.append("")
     for sym in pre:
         if ("pre", sym) in final:
-            lines += ["\tverdict = %s(ctx);" % sym, "\tgoto out;"]
+            lines += ["\tverdict = %s(ctx);" % sym] + count("verdict") + ["\tgoto out;"]
             continue
-        lines += ["\tverdict = %s(ctx);" % sym,
-                  "\tif (verdict != DP_CONTINUE%s)" % (" && verdict != " + shape["entry_pass"] if sym in entries else ""),
-                  "\t\tgoto out;"]
+        lines += ["\tverdict = %s(ctx);" % sym] + count("verdict") + [
+            "\tif (verdict != DP_CONTINUE%s)" % (" && verdict != " + shape["entry_pass"] if sym in entries else ""),
+            "\t\tgoto out;"]
     if main:
-        lines.append("\tverdict = %s(ctx);" % main)
+        lines += ["\tverdict = %s(ctx);" % main] + count("verdict")
     elif family == "cilium":
         lines.append("\tverdict = (int)(ctx->cb[DP_CB_CILIUM_CUSTOM] >> 24);")
     else:
         lines.append("\tverdict = %s;" % shape["pass"])
     for sym in post:
         if ("post", sym) in final:
-            lines += ["\tverdict = %s(ctx);" % sym, "\tgoto out;"]
+            lines += ["\tverdict = %s(ctx);" % sym] + count("verdict") + ["\tgoto out;"]
             continue
         if sym in entries:
-            lines += ["\tret = %s(ctx);" % sym,
-                      "\tif (ret != DP_CONTINUE && ret != %s) {" % shape["entry_pass"]]
+            lines += ["\tret = %s(ctx);" % sym] + count("ret") + [
+                "\tif (ret != DP_CONTINUE && ret != %s) {" % shape["entry_pass"]]
         else:
-            lines += ["\tret = %s(ctx, verdict);" % sym,
-                      "\tif (ret != DP_CONTINUE) {"]
+            lines += ["\tret = %s(ctx, verdict);" % sym] + count("ret") + ["\tif (ret != DP_CONTINUE) {"]
         lines += ["\t\tverdict = ret;", "\t\tgoto out;", "\t}"]
     lines += ["\tgoto out;", "out:"]
     if family == "tc":
@@ -211,7 +224,7 @@ class BuiltDispatcher:
             self.obj = None
 
 
-def link_source(family, chain, main, plugins, final=()):
+def link_source(family, chain, main, plugins, final=(), stats=False):
     """The C of the link-mode dispatcher of a chain (pure)."""
     chain, main = _typed(chain, main)
     pre = [link_symbol(plugins[p], f) for p, f in chain.pre]
@@ -224,15 +237,16 @@ def link_source(family, chain, main, plugins, final=()):
                 raise DispatcherError("entry program '%s' of plugin '%s' cannot be linked; use mode: freplace" % (f, p))
             entries.add(link_symbol(plugins[p], f))
     final_syms = [(hook, link_symbol(plugins[p], f)) for hook, p, f in final]
-    return generate_source(family, pre, post, main_sym, label="link mode", entries=entries, final=final_syms)
+    return generate_source(family, pre, post, main_sym, label="link mode", entries=entries, final=final_syms,
+                           stats=stats)
 
 
-def prepare_link(toolchain, layout, family, chain, main, plugins, final=()):
+def prepare_link(toolchain, layout, family, chain, main, plugins, final=(), stats=False):
     """Compile the link-mode dispatcher and static-link it with the plugins'
     namespaced objects, touching no kernel state (cached by content).
     Returns (linked object path, names of the plugins it contains)."""
     chain, main = _typed(chain, main)
-    source = link_source(family, chain, main, plugins, final)
+    source = link_source(family, chain, main, plugins, final, stats)
     compiled = _compile_generated(toolchain, source, "dispatcher")
     used = chain.plugins(main)
     return _link(layout, compiled.object_path, compiled.sha256, [plugins[p] for p in used]), used
@@ -251,13 +265,13 @@ def _compile_generated(toolchain, source, name, what="the generated dispatcher")
         raise DispatcherError("compiling %s failed: %s" % (what, exc))
 
 
-def build_link(toolchain, layout, name, family, chain, main, plugins, prog_pin, final=()):
+def build_link(toolchain, layout, name, family, chain, main, plugins, prog_pin, final=(), stats=False):
     """Build, link, load and pin a link-mode dispatcher.
 
     chain: a schema.Chain (or its JSON form); plugins: schema.Plugin records by name.
     Returns BuiltDispatcher; on any failure nothing stays pinned.
     """
-    linked, used = prepare_link(toolchain, layout, family, chain, main, plugins, final)
+    linked, used = prepare_link(toolchain, layout, family, chain, main, plugins, final, stats)
     crash_point("after_compile")
 
     # Which pinned map each map of the linked object is.
@@ -272,10 +286,13 @@ def build_link(toolchain, layout, name, family, chain, main, plugins, prog_pin, 
     obj = libbpf.BpfObject.open_file(linked, name=DISPATCHER_FUNC, pin_root_path=os.path.dirname(prog_pin))
     try:
         for prog in obj.programs():
-            # Programs of the plugins that are no hook here (a plugin's kprobe,
-            # its tail-call targets) are not the dispatcher's to load.
+            # Programs of the plugins that are no hook here (a plugin's kprobe)
+            # are not the dispatcher's to load ...
             if prog.name != DISPATCHER_FUNC:
                 prog.set_autoload(False)
+        # ... but the tail-call targets of its plugins, which run with the
+        # hook that calls them (their globals and settings are this build's).
+        plugin_store.prepare_plugin_code(obj, [plugins[p] for p in used], linked=True)
         _bind_pinned_maps(obj, map_pins.get)
         try:
             obj.load()
@@ -288,10 +305,23 @@ def build_link(toolchain, layout, name, family, chain, main, plugins, prog_pin, 
         if os.path.lexists(prog_pin):
             os.unlink(prog_pin)  # a leftover of a crashed run of the same generation
         prog.pin(prog_pin)
+        _pin_stats(obj, prog_pin)
         return BuiltDispatcher(obj, prog, prog_pin)
     except BaseException:
         obj.close()
         raise
+
+
+def _pin_stats(obj, prog_pin):
+    """Pin the dispatcher's own statistics map (stats: true) beside its program."""
+    try:
+        stats_map = obj.map(dispatcher_stats.MAP_NAME)
+    except KeyError:
+        return
+    pin = os.path.join(os.path.dirname(prog_pin), dispatcher_stats.PIN_NAME)
+    if os.path.lexists(pin):
+        os.unlink(pin)  # a leftover of a crashed run of the same generation
+    stats_map.pin(pin)
 
 
 def trial_source(family, record, function, hook, link_object):
@@ -324,11 +354,14 @@ _PROG_TYPES = {"tc": libbpf.BPF_PROG_TYPE_SCHED_CLS, "cilium": libbpf.BPF_PROG_T
                "xdp": libbpf.BPF_PROG_TYPE_XDP}
 
 
-def load_trial(path, keep=None, family=None):
+def load_trial(path, keep=None, family=None, record=None):
     """Load the throwaway program(s) of an object with fresh maps that are
     never pinned, then close everything. keep: the program to load (default:
     the dispatcher), of family's program type where libbpf knows none;
+    record: the plugin whose code it runs (its settings and tail-call targets
+    load with it; a trial dispatcher: linked, a program of its own: plain).
     BpfError carries the verifier's log."""
+    linked = keep is None
     keep = keep or DISPATCHER_FUNC
     with libbpf.BpfObject.open_file(path, name="dp_trial") as obj:
         for prog in obj.programs():
@@ -336,6 +369,8 @@ def load_trial(path, keep=None, family=None):
                 prog.set_autoload(False)
             elif family and prog.type == libbpf.BPF_PROG_TYPE_UNSPEC:
                 prog.set_type(_PROG_TYPES[family])
+        if record is not None:
+            plugin_store.prepare_plugin_code(obj, [record], linked=linked)
         for bpf_map in obj.maps():
             if bpf_map.pin_path:
                 bpf_map.set_pin_path(None)  # a pin-by-name map: a trial pins nothing
@@ -346,8 +381,8 @@ def _bind_pinned_maps(obj, pin_of):
     """Before load, make each (non-internal) map of obj the plugin's pinned map,
     so every build shares the plugins' state. pin_of(map name) -> pin path."""
     for bpf_map in obj.maps():
-        if bpf_map.is_internal:
-            continue
+        if bpf_map.is_internal or bpf_map.name == dispatcher_stats.MAP_NAME:
+            continue  # the dispatcher's own: made new with each generation
         pin = pin_of(bpf_map.name)
         if pin is None:
             raise DispatcherError("map '%s' of the linked dispatcher belongs to no plugin" % bpf_map.name)
@@ -409,7 +444,7 @@ def _freplace_bindings(chain, main, plugins):
     return bindings, (pre_stubs, post_stubs, main_stub)
 
 
-def freplace_sources(family, chain, main, plugins, final=()):
+def freplace_sources(family, chain, main, plugins, final=(), stats=False):
     """The C of a freplace-mode dispatcher (its stubs) and, per plugin, of its
     extension wrappers (pure). Returns (dispatcher C, [(plugin, bindings,
     wrapper C)])."""
@@ -422,7 +457,7 @@ def freplace_sources(family, chain, main, plugins, final=()):
     final_stubs = [("post" if post else "pre", stub) for p, f, stub, post in bindings
                    if stub != main_stub and ("post" if post else "pre", p, f) in final]
     source = generate_source(family, pre_stubs, post_stubs, main_stub, label="freplace mode", stubs=True,
-                             entries=entry_stubs, final=final_stubs)
+                             entries=entry_stubs, final=final_stubs, stats=stats)
     wrappers = []
     for plugin in sorted(set(b[0] for b in bindings)):
         mine = [b for b in bindings if b[0] == plugin]
@@ -430,7 +465,7 @@ def freplace_sources(family, chain, main, plugins, final=()):
     return source, wrappers
 
 
-def prepare_freplace(toolchain, layout, family, chain, main, plugins, final=()):
+def prepare_freplace(toolchain, layout, family, chain, main, plugins, final=(), stats=False):
     """Compile and link everything a freplace-mode dispatcher needs, touching no
     kernel state: the stub dispatcher and, per plugin, its extension object.
 
@@ -438,7 +473,7 @@ def prepare_freplace(toolchain, layout, family, chain, main, plugins, final=()):
     path)]). All of it is cached by content, so a host whose kernel refuses EXT
     programs can still prepare (and test) the objects another kernel will load.
     """
-    source, wrappers = freplace_sources(family, chain, main, plugins, final)
+    source, wrappers = freplace_sources(family, chain, main, plugins, final, stats)
     compiled = _compile_generated(toolchain, source, "dispatcher_freplace")
     extensions = []
     for plugin, mine, wrapper_source in wrappers:
@@ -453,13 +488,14 @@ def generated_sources(inputs, plugins):
     chain = Chain(inputs["pre"], inputs["post"])
     main = FunctionRef(*inputs["main"]) if inputs.get("main") else None
     final = inputs.get("final", [])
+    stats = inputs.get("stats", False)
     if inputs["mode"] == "freplace":
-        source, wrappers = freplace_sources(inputs["kind"], chain, main, plugins, final)
+        source, wrappers = freplace_sources(inputs["kind"], chain, main, plugins, final, stats)
         return [("dispatcher_freplace", source)] + [("freplace_wrappers", text) for _p, _b, text in wrappers]
-    return [("dispatcher", link_source(inputs["kind"], chain, main, plugins, final))]
+    return [("dispatcher", link_source(inputs["kind"], chain, main, plugins, final, stats))]
 
 
-def build_freplace(toolchain, layout, name, family, chain, main, plugins, prog_pin, final=()):
+def build_freplace(toolchain, layout, name, family, chain, main, plugins, prog_pin, final=(), stats=False):
     """Build, load and pin a freplace-mode dispatcher: a program with one stub per
     hooked function, each stub replaced by an extension (BPF_PROG_TYPE_EXT)
     program made from the plugin's own plain object, its maps the pinned ones.
@@ -470,7 +506,7 @@ def build_freplace(toolchain, layout, name, family, chain, main, plugins, prog_p
     point here. On any failure everything made so far is closed; the caller
     removes the generation's directory.
     """
-    dispatcher_obj, extensions = prepare_freplace(toolchain, layout, family, chain, main, plugins, final)
+    dispatcher_obj, extensions = prepare_freplace(toolchain, layout, family, chain, main, plugins, final, stats)
     crash_point("after_compile")
     obj = libbpf.BpfObject.open_file(dispatcher_obj, name=DISPATCHER_FUNC)
     built = BuiltDispatcher(obj, None, prog_pin)
@@ -485,6 +521,7 @@ def build_freplace(toolchain, layout, name, family, chain, main, plugins, prog_p
         if os.path.lexists(prog_pin):
             os.unlink(prog_pin)
         built.prog.pin(prog_pin)
+        _pin_stats(obj, prog_pin)
         ext_dir = os.path.join(os.path.dirname(prog_pin), "ext")
         layout.ensure_bpffs_dir(ext_dir)
         for record, bindings, ext_obj in extensions:
@@ -550,6 +587,7 @@ def _load_extensions(layout, record, bindings, linked, built, ext_dir):
             prog.set_attach_target(target_fd, wanted[prog.name])
         else:
             prog.set_autoload(False)  # a prebuilt object's own programs
+    plugin_store.prepare_plugin_code(ext, [record], linked=False)  # settings, tail-call targets
     _bind_pinned_maps(ext, lambda name: layout.plugin_map_pin(record.name, name))
     try:
         ext.load()
@@ -573,6 +611,7 @@ def build(inputs, plugins, toolchain, layout, name, prog_pin):
     chain = Chain(inputs["pre"], inputs["post"])
     main = FunctionRef(*inputs["main"]) if inputs.get("main") else None
     final = inputs.get("final", [])
+    stats = inputs.get("stats", False)
     if inputs["mode"] == "freplace":
-        return build_freplace(toolchain, layout, name, inputs["kind"], chain, main, plugins, prog_pin, final)
-    return build_link(toolchain, layout, name, inputs["kind"], chain, main, plugins, prog_pin, final)
+        return build_freplace(toolchain, layout, name, inputs["kind"], chain, main, plugins, prog_pin, final, stats)
+    return build_link(toolchain, layout, name, inputs["kind"], chain, main, plugins, prog_pin, final, stats)

@@ -1489,6 +1489,8 @@ _EXTRA_SIGNATURES = {
                                      POINTER(c_uint32), c_void_p]),
     'bpf_map_update_batch': (c_int, [c_int, c_void_p, c_void_p, POINTER(c_uint32), c_void_p]),
     'bpf_map_delete_batch': (c_int, [c_int, c_void_p, POINTER(c_uint32), c_void_p]),
+    'bpf_object__btf': (c_void_p, [c_void_p]),
+    'bpf_map__initial_value': (c_void_p, [c_void_p, POINTER(c_size_t)]),
 }
 
 
@@ -1629,3 +1631,59 @@ def map_delete_batch(fd, keys):
     ret = fn(fd, b''.join(keys), byref(count), byref(_batch_opts()))
     if ret < 0:
         raise BpfError('bpf_map_delete_batch', -ret, target='%d of %d done' % (count.value, len(keys)))
+
+
+# ---------------------------------------------------------------------------
+# Added for plugin config (plugin_config.py): the variables of an object's data
+# sections with their offsets, and the initial value of its internal maps
+# (.rodata, .data, .bss), written between open and load as libbpf's skeletons do.
+# ---------------------------------------------------------------------------
+DatasecVar = collections.namedtuple('DatasecVar', 'name linkage section type_id offset size')
+
+
+def datasec_vars(btf):
+    """Every VAR of every DATASEC of `btf` (a Btf), with its type id and its
+    offset in the section. Offsets are final in an opened object's BTF
+    (object_btf); clang's raw BTF may leave them 0."""
+    out = []
+    for type_id in range(1, btf.type_count()):
+        t, kind, vlen, extra = btf._type(type_id)  # pylint: disable=protected-access
+        if kind != BTF_KIND_DATASEC:
+            continue
+        section = btf._name(t.name_off)  # pylint: disable=protected-access
+        for i in range(vlen):
+            sec = _BtfVarSecinfo.from_address(extra + i * ctypes.sizeof(_BtfVarSecinfo))
+            var, vkind, _vlen, var_extra = btf._type(sec.type)  # pylint: disable=protected-access
+            if vkind != BTF_KIND_VAR:
+                continue
+            linkage = c_uint32.from_address(var_extra).value  # struct btf_var
+            out.append(DatasecVar(btf._name(var.name_off),  # pylint: disable=protected-access
+                                  _VAR_LINKAGE.get(linkage, str(linkage)), section,
+                                  var.size_or_type, sec.offset, sec.size))
+    return out
+
+
+class _BorrowedBtf(Btf):
+    """The BTF an open BpfObject owns: valid while it is open, never freed here."""
+
+    def close(self):
+        self._ptr = None
+
+
+def object_btf(obj):
+    """The BTF of an opened (not necessarily loaded) BpfObject, or None."""
+    ptr = _extra('bpf_object__btf')(obj._handle())  # pylint: disable=protected-access
+    return _BorrowedBtf(ptr) if ptr else None
+
+
+def write_initial_value(bpf_map, offset, data):
+    """Write `data` at `offset` of an internal map's initial value (before load)."""
+    size = c_size_t(0)
+    ptr = _extra('bpf_map__initial_value')(bpf_map._ptr, byref(size))  # pylint: disable=protected-access
+    if not ptr:
+        raise BpfError('bpf_map__initial_value', _errno.EINVAL, 'map has no initial value', bpf_map.name)
+    if offset < 0 or offset + len(data) > size.value:
+        raise BpfError('bpf_map__initial_value', _errno.ERANGE,
+                       '%d bytes at offset %d do not fit its %d bytes' % (len(data), offset, size.value),
+                       bpf_map.name)
+    ctypes.memmove(ptr + offset, data, len(data))

@@ -265,7 +265,7 @@ def final_hooks(request):
     return sorted([h.hook, h.plugin, h.function] for h in request.hooks if h.verdict == "final")
 
 
-def build_inputs(family, chain, main, plugins, mode, final=()):
+def build_inputs(family, chain, main, plugins, mode, final=(), stats=False):
     """The inputs that fully decide a build; their fingerprint is the
     dispatcher's identity for idempotence. Both objects of a plugin count: link
     mode uses the namespaced one, freplace mode the plain one."""
@@ -280,6 +280,11 @@ def build_inputs(family, chain, main, plugins, mode, final=()):
     }
     if final:  # only then: the fingerprints of every other dispatcher stay as they were
         inputs["final"] = [list(f) for f in final]
+    config = dict((p, plugins[p].config_data) for p in chain.plugins(main) if plugins[p].config_data)
+    if config:  # likewise: settings count only where a plugin has some
+        inputs["config"] = config
+    if stats:  # and statistics only where they are on
+        inputs["stats"] = True
     return inputs
 
 
@@ -306,7 +311,8 @@ def plan_dispatcher(name, old, request, plugins, facts, force=False):
     chain, warnings = solve(name, request, plugins)
     if mode == "link":
         check_link_conflicts(request, chain, plugins)
-    build = build_inputs(program_family(request.attach), chain, request.main, plugins, mode, final_hooks(request))
+    build = build_inputs(program_family(request.attach), chain, request.main, plugins, mode, final_hooks(request),
+                         request.stats)
     fp = fingerprint(build)
     before = describe_dispatcher(old) if old is not None and old.generation else ""
 

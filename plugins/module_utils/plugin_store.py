@@ -19,7 +19,7 @@ import os
 import re
 import stat
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf, plugin_config
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.files import atomic_write, makedirs_private, sha256_file
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import plugin_symbol
@@ -96,20 +96,10 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
             raise PluginError("plugin source %s defines no global function to hook; hook functions "
                               "are global (not static) functions" % src)
         entries = entry_programs(plain.object_path, info)
+        prog_arrays = prog_array_maps(plain.object_path)
         defines = dict((sym, plugin_symbol(name, sym)) for sym in info["globals"])
-        # Entry programs become plain functions of the namespaced object, so the
-        # linked dispatcher may call them (libbpf calls only into .text).
-        moved = dict((fn, _as_function(plugin_symbol(name, fn), info["functions"][fn]["ret"]))
-                     for fn, entry in entries.items() if entry["family"])
-        link_entries = sorted(moved)
-        namespaced = None
-        if moved:
-            try:
-                namespaced = _compile(toolchain, src, cflags, include_dirs, dict(defines, **moved))
-            except PluginError:
-                # An entry program also named elsewhere (a prog array's initialiser,
-                # a pointer): keep it where it is; link mode then refuses to call it.
-                link_entries = []
+        namespaced, link_entries = _compile_namespaced(toolchain, name, src, cflags, include_dirs, defines,
+                                                       entries, info)
         try:
             if namespaced is None:
                 namespaced = _compile(toolchain, src, cflags, include_dirs, defines)
@@ -142,6 +132,7 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
         link_symbols = dict((fn, fn) for fn in info["functions"])
         link_maps = dict((m, m) for m in info["maps"])
         entries = entry_programs(obj, info)
+        prog_arrays = prog_array_maps(obj)
         link_entries = []  # its entry programs stay programs: freplace mode only
     return Plugin(
         name=name,
@@ -156,7 +147,101 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
         link_maps=link_maps,
         entries=entries,
         link_entries=link_entries,
+        prog_arrays=prog_arrays,
     )
+
+
+def _compile_namespaced(toolchain, name, src, cflags, include_dirs, defines, entries, info):
+    """The namespaced compile with as many entry programs as possible moved to
+    .text, so the linked dispatcher may call them (libbpf calls only into .text).
+    An entry program also named elsewhere in the source (a prog array's
+    initialiser: a tail-call target) cannot be moved and stays a program; the
+    others still are. Returns (compiled or None, the moved entry programs)."""
+    movable = sorted(fn for fn, entry in entries.items() if entry["family"])
+
+    def moves(fns):
+        return dict((fn, _as_function(plugin_symbol(name, fn), info["functions"][fn]["ret"])) for fn in fns)
+
+    if not movable:
+        return None, []
+    try:
+        return _compile(toolchain, src, cflags, include_dirs, dict(defines, **moves(movable))), movable
+    except PluginError:
+        pass
+    # One at a time (cached by content): keep those that compile moved.
+    kept = []
+    for fn in movable:
+        try:
+            _compile(toolchain, src, cflags, include_dirs, dict(defines, **moves([fn])))
+            kept.append(fn)
+        except PluginError:
+            continue
+    if not kept or len(kept) == len(movable):
+        return None, []
+    try:
+        return _compile(toolchain, src, cflags, include_dirs, dict(defines, **moves(kept))), kept
+    except PluginError:
+        return None, []
+
+
+def prog_array_maps(path):
+    """The maps of type BPF_MAP_TYPE_PROG_ARRAY an object declares (libbpf
+    reads the definitions; open only)."""
+    try:
+        obj = libbpf.BpfObject.open_file(path, name="inspect")
+    except libbpf.BpfError as exc:
+        raise PluginError("libbpf cannot open %s: %s" % (path, exc), log=exc.log or "")
+    try:
+        return sorted(m.name for m in obj.maps() if not m.is_internal and m.type == libbpf.BPF_MAP_TYPE_PROG_ARRAY)
+    finally:
+        obj.close()
+
+
+def tail_call_targets(record, linked):
+    """{program name: family} the object running record's code loads beside it:
+    in a plugin with a prog array, its packet programs that are still programs
+    there (in a linked object the entry programs moved to .text are
+    functions), so that libbpf fills the array's declared slots with them."""
+    if not record.prog_arrays:
+        return {}
+    out = {}
+    for fn, entry in record.entries.items():
+        if not entry["family"]:
+            continue
+        if linked:
+            if fn in record.link_entries:
+                continue
+            out[record.link_symbols.get(fn, fn)] = entry["family"]
+        else:
+            out[fn] = entry["family"]
+    return out
+
+
+_PROG_TYPES = {"tc": libbpf.BPF_PROG_TYPE_SCHED_CLS, "xdp": libbpf.BPF_PROG_TYPE_XDP}
+
+
+def prepare_plugin_code(obj, records, linked):
+    """Before load of an opened object that runs these plugins' code (the
+    linked dispatcher or a trial: linked=True; a plain or extension object:
+    False): their tail-call targets load with it (autoload on, the program
+    type of their family where libbpf 1.1 knows none) and their settings are
+    written into its globals. Programs the caller switched on stay on."""
+    values = []
+    for record in records:
+        targets = tail_call_targets(record, linked)
+        if targets:
+            for prog in obj.programs():
+                family = targets.get(prog.name)
+                if family is None:
+                    continue
+                prog.set_autoload(True)
+                if prog.type == libbpf.BPF_PROG_TYPE_UNSPEC:
+                    prog.set_type(_PROG_TYPES[family])
+        values += plugin_config.symbols(record, linked)
+    try:
+        plugin_config.apply(obj, values)
+    except plugin_config.ConfigError as exc:
+        raise PluginError("%s; install the plugin again" % exc)
 
 
 def build_shipped(layout, name, obj, sha256, link_object, link_sha256, src, src_sha256, cflags=(), include_dirs=()):
@@ -203,6 +288,7 @@ def build_shipped(layout, name, obj, sha256, link_object, link_sha256, src, src_
         link_maps=dict((plugin_symbol(name, m), m) for m in info["maps"]),
         entries=entries,
         link_entries=link_entries,
+        prog_arrays=prog_array_maps(obj),
     )
 
 
@@ -284,6 +370,13 @@ def _trials(layout, record):
     return out
 
 
+def configure(layout, record, config):
+    """record with its settings (datapath_plugin's config) checked against
+    and encoded by its plain object's BTF; ConfigError names what is wrong."""
+    data = plugin_config.encode(record.name, _staged_or_stored(layout, record.plain_sha256), config)
+    return record.with_config(config, data)
+
+
 def _staged_or_stored(layout, digest):
     return _STAGED.get(digest) or layout.object_path(digest)
 
@@ -311,10 +404,10 @@ def verify(toolchain, layout, record):
         try:
             if how == "program":
                 # Not callable from a linked program: load the program itself.
-                dispatcher.load_trial(plain_object, keep=function, family=family)
+                dispatcher.load_trial(plain_object, keep=function, family=family, record=record)
             else:
                 trial = dispatcher.prepare_trial(toolchain, layout, family, record, function, hook, link_object)
-                dispatcher.load_trial(trial)
+                dispatcher.load_trial(trial, record=record)
         except libbpf.BpfError as exc:
             raise PluginError("plugin '%s': the kernel's verifier refuses function '%s'%s; nothing was installed"
                               % (record.name, function, verifier_reason(exc.log or str(exc))), log=exc.log or "")
@@ -461,13 +554,20 @@ def pin_maps(layout, record):
                                          pin_root_path=maps_dir)
         try:
             for prog in obj.programs():
-                prog.set_autoload(False)  # only the maps are wanted here
+                prog.set_autoload(False)  # only the maps are wanted here ...
+            # ... and the tail-call targets, which fill the plugin's prog
+            # arrays before they are pinned (the pins keep them loaded).
+            prepare_plugin_code(obj, [record], linked=False)
             for bpf_map in obj.maps():
                 if not bpf_map.is_internal:
                     bpf_map.set_pin_path(layout.plugin_map_pin(record.name, bpf_map.name))
             try:
                 obj.load()
             except libbpf.BpfError as exc:
+                if "initialize slot" in (exc.log or ""):
+                    raise PluginError(
+                        "plugin '%s': a tail-call target of its prog array could not be loaded: %s"
+                        % (record.name, exc), log=exc.log or "")
                 raise PluginError(
                     "the maps of plugin '%s' cannot be created or reused: %s. If a map's definition "
                     "changed, remove the plugin (state: absent, force: true) to drop its old maps"

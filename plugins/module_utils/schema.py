@@ -212,10 +212,11 @@ class Plugin(Record):
     sha256 in the object store), its functions, maps and link-mode symbols."""
 
     FIELDS = ("name", "source", "cflags", "include_dirs", "plain_sha256", "link_sha256", "functions", "maps",
-              "link_symbols", "link_maps", "entries", "link_entries")
+              "link_symbols", "link_maps", "entries", "link_entries", "prog_arrays", "config", "config_data")
 
     def __init__(self, name, source, cflags, include_dirs, plain_sha256, link_sha256, functions, maps,
-                 link_symbols, link_maps, entries=None, link_entries=()):
+                 link_symbols, link_maps, entries=None, link_entries=(), prog_arrays=(), config=None,
+                 config_data=None):
         self.name = name
         self.source = dict(source)  # {"src": path} or {"object": path}, and "sha256"
         self.cflags = list(cflags)
@@ -232,6 +233,19 @@ class Plugin(Record):
         # The entry programs the namespaced object has as plain functions, so a
         # linked dispatcher can call them (source plugins; see plugin_store).
         self.link_entries = sorted(link_entries)
+        # Maps of type BPF_MAP_TYPE_PROG_ARRAY: the plugin's tail-call targets
+        # are loaded with every object that runs its code (plugin_store.tail_call_targets).
+        self.prog_arrays = sorted(prog_arrays)
+        # Settings (datapath_plugin's config): as given, and as the bytes every
+        # load writes into the plugin's globals (plugin_config): variable -> hex.
+        self.config = dict(config or {})
+        self.config_data = dict(config_data or {})
+
+    def with_config(self, config, config_data):
+        """This record with other settings."""
+        data = self.to_json()
+        data.update(config=dict(config or {}), config_data=dict(config_data or {}))
+        return Plugin.from_json(data)
 
     # Read access by field name, for callers written against the JSON form
     # (the datapath_plugin module, the benchmarks).
@@ -251,14 +265,15 @@ class Plugin(Record):
     def same_build(self, other):
         """Same code and build options: nothing to install again."""
         return other is not None and all(getattr(self, f) == getattr(other, f) for f in (
-            "plain_sha256", "link_sha256", "source", "cflags", "include_dirs"))
+            "plain_sha256", "link_sha256", "source", "cflags", "include_dirs", "config_data"))
 
     @classmethod
     def from_json(cls, data):
         return cls(data["name"], data["source"], data.get("cflags", []), data.get("include_dirs", []),
                    data["plain_sha256"], data["link_sha256"], data.get("functions", {}), data.get("maps", []),
                    data.get("link_symbols", {}), data.get("link_maps", {}), data.get("entries", {}),
-                   data.get("link_entries", []))
+                   data.get("link_entries", []), data.get("prog_arrays", []), data.get("config", {}),
+                   data.get("config_data", {}))
 
     def to_json(self):
         return dict((f, copy.deepcopy(getattr(self, f))) for f in self.FIELDS)
@@ -438,11 +453,11 @@ class DispatcherRequest(Record):
     # The fields that decide where the dispatcher is attached; a change of any
     # of them moves it (attach at the new place, then release the old one).
     WHERE = ("attach", "interface", "netns", "tc_backend", "endpoint", "custom_hook", "cilium_globals")
-    FIELDS = WHERE + ("mode", "main", "position", "strict_constraints", "keep_generations", "hooks")
+    FIELDS = WHERE + ("mode", "main", "position", "strict_constraints", "keep_generations", "hooks", "stats")
 
     def __init__(self, attach, interface=None, netns=None, tc_backend=DEFAULT_TC_BACKEND, endpoint=None,
                  custom_hook=None, cilium_globals=None, mode=DEFAULT_MODE, main=None, position=None,
-                 strict_constraints=False, keep_generations=DEFAULT_KEEP_GENERATIONS, hooks=()):
+                 strict_constraints=False, keep_generations=DEFAULT_KEEP_GENERATIONS, hooks=(), stats=False):
         self.attach = attach
         self.interface = interface
         self.netns = netns or None
@@ -456,6 +471,7 @@ class DispatcherRequest(Record):
         self.strict_constraints = bool(strict_constraints)
         self.keep_generations = DEFAULT_KEEP_GENERATIONS if keep_generations is None else keep_generations
         self.hooks = sorted_hooks(hooks)
+        self.stats = bool(stats)  # per-plugin statistics in the dispatcher (runs and verdicts per CPU)
 
     def validate(self, name=""):
         owner = "dispatcher '%s'" % name if name else ""
@@ -501,7 +517,7 @@ class DispatcherRequest(Record):
             cilium_globals=(spec.get("cilium_globals") or DEFAULT_CILIUM_GLOBALS) if cilium else None,
             mode=spec.get("mode"), main=main, position=spec.get("position"),
             strict_constraints=spec.get("strict_constraints", False), keep_generations=spec.get("keep_generations"),
-            hooks=hooks)
+            hooks=hooks, stats=spec.get("stats", False))
 
     def where(self):
         return tuple(getattr(self, f) for f in self.WHERE)
@@ -518,14 +534,18 @@ class DispatcherRequest(Record):
 
     def generation_request(self):
         """What a generation records of this request (for rollback)."""
-        return {"hooks": [h.to_json() for h in self.hooks], "main": self.main.to_json() if self.main else None,
-                "strict_constraints": self.strict_constraints}
+        out = {"hooks": [h.to_json() for h in self.hooks], "main": self.main.to_json() if self.main else None,
+               "strict_constraints": self.strict_constraints}
+        if self.stats:  # only then: records of generations without statistics stay as they were
+            out["stats"] = True
+        return out
 
     def with_generation_request(self, request):
         """This request with the hooks, main and strictness a generation recorded."""
         return self.replace(hooks=sorted_hooks(Hook.from_json(h) for h in request.get("hooks", [])),
                             main=FunctionRef.from_json(request.get("main")),
-                            strict_constraints=bool(request.get("strict_constraints", False)))
+                            strict_constraints=bool(request.get("strict_constraints", False)),
+                            stats=bool(request.get("stats", False)))
 
     @classmethod
     def from_json(cls, data):
@@ -533,13 +553,15 @@ class DispatcherRequest(Record):
                    data.get("endpoint"), data.get("custom_hook"), data.get("cilium_globals"), data.get("mode"),
                    FunctionRef.from_json(data.get("main")), data.get("position"),
                    data.get("strict_constraints", False), data.get("keep_generations"),
-                   [Hook.from_json(h) for h in data.get("hooks", [])])
+                   [Hook.from_json(h) for h in data.get("hooks", [])], data.get("stats", False))
 
     def to_json(self):
         out = dict((f, getattr(self, f)) for f in self.WHERE)
         out.update({"mode": self.mode, "main": self.main.to_json() if self.main else None,
                     "position": copy.deepcopy(self.position), "strict_constraints": self.strict_constraints,
                     "keep_generations": self.keep_generations, "hooks": [h.to_json() for h in self.hooks]})
+        if self.stats:  # only then: registries written before statistics read back byte for byte
+            out["stats"] = True
         return out
 
 

@@ -42,7 +42,9 @@ options:
     description: Only report this dispatcher.
     type: str
   stats:
-    description: Add C(run_cnt) and C(run_time_ns) of each running dispatcher program.
+    description:
+      - Add C(run_cnt) and C(run_time_ns) of each running dispatcher program, and, for a dispatcher built with
+        O(ebpf.datapath.dispatcher#module:stats=true), the counts of each plugin call (RV(dispatchers[].plugin_stats)).
     type: bool
     default: false
   maps:
@@ -140,6 +142,18 @@ dispatchers:
     stats:
       description: run_cnt and run_time_ns of the program, with O(stats=true).
       type: dict
+    plugin_stats:
+      description:
+        - With O(stats=true), for a dispatcher built with O(ebpf.datapath.dispatcher#module:stats=true), one entry per
+          call of its running generation, in chain order (pre hooks, main, post hooks), summed over CPUs since that
+          generation was built.
+        - C(runs) is the sum of C(continue), C(verdicts) (by name, C(TC_ACT_SHOT), C(XDP_PASS)...) and C(other)
+          (verdicts outside 0..15); C(runs_per_cpu) lists runs by CPU.
+      type: list
+      elements: dict
+      version_added: 0.3.0
+      sample: [{hook: pre, plugin: acl, function: check, runs: 120, continue: 100, verdicts: {TC_ACT_SHOT: 20},
+                other: 0, runs_per_cpu: [70, 50]}]
 plugins:
   description: Plugins installed on the host.
   returned: always
@@ -175,14 +189,17 @@ diagrams:
   sample: {eth0-in: "digraph \"eth0-in\" {\n  rankdir=LR;\n  ...}\n"}
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.module_common import (
     common_spec, engine, fail, known_errors, report_warnings, require_libs)
 
 
-def add_stats(dispatchers):
-    from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+def add_stats(eng, dispatchers):
+    from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher_stats, libbpf
+    from ansible_collections.ebpf.datapath.plugins.module_utils.schema import FunctionRef
     for disp in dispatchers:
         if not disp.get("prog_id"):
             continue
@@ -192,6 +209,16 @@ def add_stats(dispatchers):
             disp["stats"] = {"run_cnt": info.run_cnt, "run_time_ns": info.run_time_ns}
         finally:
             libbpf.close_fd(fd)
+        # Per-plugin counts of a generation built with stats: true.
+        record = eng.registry.dispatchers[disp["name"]]
+        current = record.current_generation()
+        if current is None or not (current.build or {}).get("stats"):
+            continue
+        pin = os.path.join(os.path.dirname(current.prog_pin), dispatcher_stats.PIN_NAME)
+        if os.path.exists(pin):
+            main = FunctionRef(*current.build["main"]) if current.build.get("main") else None
+            calls = dispatcher_stats.counted_calls(current.chain, main)
+            disp["plugin_stats"] = dispatcher_stats.read(pin, current.build["kind"], calls)
 
 
 def add_map_values(plugins):
@@ -228,7 +255,7 @@ def main():
             if module.params["dispatcher"]:
                 facts["dispatchers"] = [d for d in facts["dispatchers"] if d["name"] == module.params["dispatcher"]]
             if module.params["stats"]:
-                add_stats(facts["dispatchers"])
+                add_stats(eng, facts["dispatchers"])
             if module.params["maps"]:
                 add_map_values(facts["plugins"])
             if module.params["render"]:

@@ -86,6 +86,22 @@ options:
     type: list
     elements: path
     default: []
+  config:
+    description:
+      - Settings of the plugin, variable name to value, written into its global variables before every load, as
+        libbpf's skeletons do it; C(const volatile) globals (C(.rodata)) and the initial values of C(.data) and
+        C(.bss) ones.
+      - Values are typed by the variable's BTF type, with the encodings of M(ebpf.datapath.datapath_map) (integers,
+        booleans, enum constants by name, byte arrays as hex text, IPv4, IPv6 and MAC addresses as text where the
+        size fits, structs as dicts by field name).
+      - A name that is no global variable of those sections (a C(static) one included), or a value that does not
+        fit its type, is refused naming the variable and its type; nothing changes.
+      - Variables not named keep the value the source gives them. A change rebuilds every dispatcher using the
+        plugin (one atomic swap each) and reloads its tail-call targets; the same settings again change nothing.
+      - One source may be installed under several names with different settings (plugin instances).
+    type: dict
+    default: {}
+    version_added: 0.3.0
   controller_build:
     description:
       - The controller's build of O(src), set by the action plugin with O(build_on=controller) beside O(object) and
@@ -145,6 +161,18 @@ EXAMPLES = r"""
     src: bytecount.c  # looked up in the role's or playbook's files/
     build_on: controller
 
+- name: Two instances of one source with different settings (const volatile globals)
+  ebpf.datapath.datapath_plugin:
+    name: "{{ item.name }}"
+    src: /opt/datapath/portfilter.c
+    config:
+      match_port: "{{ item.port }}"
+      action: ACTION_DROP  # an enum constant, by name
+      only_from: 192.0.2.10  # a __be32, as text
+  loop:
+    - {name: filter_dns, port: 53}
+    - {name: filter_ntp, port: 123}
+
 - name: Remove a plugin that is still hooked somewhere
   ebpf.datapath.datapath_plugin:
     name: oldcounter
@@ -171,6 +199,17 @@ plugin:
       description: SHA-256 of the plain object.
       type: str
       sample: 3f0a2c9e1b7d4a5c6e8f90123456789abcdef0123456789abcdef0123456789a
+    config:
+      description: The settings in force, as given in O(config).
+      type: dict
+      sample: {match_port: 53, action: ACTION_DROP}
+      version_added: 0.3.0
+    prog_arrays:
+      description: The plugin's prog arrays (tail calls), pinned under its C(maps/) directory with their targets loaded.
+      type: list
+      elements: str
+      sample: [stages]
+      version_added: 0.3.0
 built_on:
   description:
     - Where O(src) was compiled, V(controller) or V(target) (O(build_on=auto) says which it picked here), or
@@ -189,7 +228,7 @@ build_cached:
   type: bool
   sample: true
 rebuilt:
-  description: Dispatchers rebuilt because the plugin's code changed.
+  description: Dispatchers rebuilt because the plugin's code or settings changed.
   returned: always
   type: list
   elements: str
@@ -197,6 +236,7 @@ rebuilt:
 """
 
 import hashlib
+import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -209,9 +249,12 @@ def describe(record):
     if not record:
         return ""
     src = record["source"].get("src") or record["source"].get("object")
-    return "plugin %s from %s (sha256 %s)\n  functions: %s\n  maps: %s\n" % (
+    text = "plugin %s from %s (sha256 %s)\n  functions: %s\n  maps: %s\n" % (
         record["name"], src, record["plain_sha256"][:16],
         ", ".join(sorted(record["functions"])), ", ".join(record["maps"]) or "(none)")
+    for name, value in sorted(record["config"].items()):
+        text += "  config %s: %s\n" % (name, json.dumps(value, sort_keys=True))
+    return text
 
 
 def shipped_object(eng, path, digest, check_mode):
@@ -246,6 +289,7 @@ def main():
             include_dirs=dict(type="list", elements="path", default=[]),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             force=dict(type="bool", default=False),
+            config=dict(type="dict", default={}),
             controller_build=dict(type="dict", options=dict(
                 link_object=dict(type="path", required=True),
                 link_sha256=dict(type="str", required=True),
@@ -290,18 +334,22 @@ def main():
             try:
                 changed, record = eng.ensure_plugin(
                     params["name"], src=params["src"], obj=obj, sha256=params["sha256"],
-                    cflags=params["cflags"], include_dirs=params["include_dirs"], shipped=built)
+                    cflags=params["cflags"], include_dirs=params["include_dirs"], shipped=built,
+                    config=params["config"])
             except BaseException:
                 if stored and params["sha256"].lower() not in eng.registry.data.referenced_objects():
                     os.unlink(obj)
                 raise
             rebuilt = []
-            if changed and old and old.get("link_sha256") != record["link_sha256"]:
+            if changed and old and (old.get("link_sha256") != record["link_sha256"]
+                                    or old.get("config_data") != record["config_data"]):
                 rebuilt = eng.dispatchers_using(params["name"])
             plugin = {
                 "functions": sorted(record["functions"]),
                 "maps": dict((m, eng.layout.plugin_map_pin(params["name"], m)) for m in record["maps"]),
                 "sha256": record["plain_sha256"],
+                "config": record["config"],
+                "prog_arrays": record["prog_arrays"],
             }
             extra = {"built_on": "target"} if params["src"] else {"built_on": "controller"} if built else {}
             report_warnings(module, eng)

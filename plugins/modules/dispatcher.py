@@ -185,6 +185,18 @@ options:
       - How many applied chains (generations) to keep pinned for rollback.
     type: int
     default: 3
+  stats:
+    description:
+      - Count, per plugin call and CPU, the verdicts each hook and main return (C(continue), each verdict, other), in
+        every mode; M(ebpf.datapath.datapath_info) with O(ebpf.datapath.datapath_info#module:stats=true) returns them
+        per plugin (RV(ebpf.datapath.datapath_info#module:dispatchers[].plugin_stats)). Runs are the sum of the counts.
+      - The dispatcher counts after each call (one increment into a per-CPU map it owns, pinned beside its program at
+        C(dispatchers/<name>/gen-<N>/stats)); the counts belong to one generation and start at zero with each new one.
+        Their cost per plugin call is measured by C(make bench-quick) (C(ns_stats_per_plugin)).
+      - Turning it on or off is a rebuild (one atomic swap).
+    type: bool
+    default: false
+    version_added: 0.3.0
   state:
     description:
       - V(present) creates or updates the dispatcher; V(absent) detaches it and removes every pin, link and filter of
@@ -312,6 +324,7 @@ def main():
             plugins=dict(type="list", elements="dict", options=HOOK_SPEC),
             strict_constraints=dict(type="bool", default=False),
             keep_generations=dict(type="int", default=DEFAULT_KEEP_GENERATIONS),
+            stats=dict(type="bool", default=False),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         required_if=[("state", "present", ("attach",)),
@@ -355,7 +368,7 @@ def main():
                 "cilium_globals": p["cilium_globals"] if cilium else None,
                 "mode": p["mode"], "main": p["main"], "tc_backend": p["tc_backend"], "position": position,
                 "strict_constraints": p["strict_constraints"], "keep_generations": p["keep_generations"],
-                "hooks": hooks,
+                "hooks": hooks, "stats": p["stats"],
             }
         with engine(module) as eng:
             if p["state"] == "absent":

@@ -84,3 +84,28 @@ def install(eng, names=None):
     else:
         for name in names:
             eng.ensure_plugin(name, src=os.path.join(TESTDATA, "counter.c"))
+
+
+# Plugin settings, tail calls and per-plugin statistics (issues 13 and 14) in
+# freplace mode: two instances of configurable.c with different settings as pre
+# hooks, tailcalls.c's tail-calling entry program as main (its stage port set by
+# config), a post hook, statistics on.
+FEATURE_PLUGINS = (("cfg_a", "configurable.c", {"match_port": 7777, "action": "ACTION_DROP"}),
+                   ("cfg_b", "configurable.c", {"match_port": 8888, "data_step": 5}),
+                   ("tails", "tailcalls.c", {"drop_port": 7004}))
+TAIL_DROP_PORT = 7004
+
+
+def install_features(eng):
+    for name, src, config in FEATURE_PLUGINS:
+        eng.ensure_plugin(name, src=os.path.join(TESTDATA, src), config=config)
+    eng.ensure_plugin("verdicts", src=os.path.join(TESTDATA, "verdicts.c"))
+
+
+def feature_chain():
+    """(attach, main, hooks) of the features chain."""
+    def hook(plugin, function, where="pre", priority=50):
+        return {"plugin": plugin, "function": function, "hook": where, "priority": priority, "constraints": []}
+    return ("tc_ingress", {"plugin": "tails", "function": "tc_stages"},
+            [hook("cfg_a", "configured_check", priority=10), hook("cfg_b", "configured_check", priority=20),
+             hook("verdicts", "record", "post")])

@@ -83,6 +83,29 @@ def test_freplace_objects_of_the_entry_program_chains(engine):
             assert [p.name for p in obj.programs()] == [disp_mod.DISPATCHER_FUNC]
 
 
+def test_freplace_objects_of_the_features_chain(engine):
+    """Settings, tail calls and statistics (tests/vm/test_features_freplace.py):
+    the stub dispatcher counts, and the tail-calling plugin's extension object
+    keeps its stages as programs beside the entry program it loads as the
+    extension. Builds (and caches) what the VM tier loads."""
+    cases.install_features(engine)
+    plugins = engine.registry.plugins
+    assert plugins["tails"].prog_arrays == ["stages"]
+    assert plugins["cfg_b"].config_data == {"match_port": "b822", "data_step": "05000000"}
+    attach, main, hooks = cases.feature_chain()
+    solved = chain_mod.solve_dispatcher(hooks)
+    dispatcher_obj, extensions = disp_mod.prepare_freplace(engine.toolchain, engine.layout, program_family(attach),
+                                                           solved, main, plugins, stats=True)
+    with libbpf.BpfObject.open_file(dispatcher_obj) as obj:
+        assert [m.name for m in obj.maps() if not m.is_internal] == ["dp_stats"]
+    tails = [e for e in extensions if e[0].name == "tails"][0]
+    with libbpf.BpfObject.open_file(tails[2]) as obj:
+        assert sorted(p.name for p in obj.programs()) == ["stage_drop", "stage_pass", "tc_stages"]
+    prepared = disp_mod.prepare_link(engine.toolchain, engine.layout, program_family(attach), solved, main, plugins,
+                                     stats=True)
+    assert prepared[1] == ["cfg_a", "cfg_b", "tails", "verdicts"]
+
+
 def test_freplace_is_refused_here_with_the_way_out(engine, lab):
     """On this kernel mode freplace fails before touching anything, and says link works."""
     from ansible_collections.ebpf.datapath.plugins.module_utils import probe

@@ -82,13 +82,19 @@ def time_prog(fd, pkt, repeat, runs, expect=TC_ACT_OK):
     return {"median_ns": statistics.median(samples), "min_ns": min(samples), "samples_ns": samples}
 
 
-def paired(fd_a, fd_b, pkt, repeat, runs):
+def paired(fd_a, fd_b, pkt, repeat, runs, flip=False):
     """Runs of a and b alternated, so drift on a shared machine hits both alike:
-    the median of the per-pair differences b - a and of the ratios b / a."""
+    the median of the per-pair differences b - a and of the ratios b / a.
+    flip: every other pair runs b first, so that running second (warmer
+    caches, a later moment) favours neither."""
     a, b = [], []
-    for _run in range(runs):
-        a.append(libbpf.prog_test_run(fd_a, pkt, repeat=repeat).duration_ns)
-        b.append(libbpf.prog_test_run(fd_b, pkt, repeat=repeat).duration_ns)
+    for run in range(runs):
+        if flip and run % 2:
+            b.append(libbpf.prog_test_run(fd_b, pkt, repeat=repeat).duration_ns)
+            a.append(libbpf.prog_test_run(fd_a, pkt, repeat=repeat).duration_ns)
+        else:
+            a.append(libbpf.prog_test_run(fd_a, pkt, repeat=repeat).duration_ns)
+            b.append(libbpf.prog_test_run(fd_b, pkt, repeat=repeat).duration_ns)
     return {"diff_median_ns": statistics.median(y - x for x, y in zip(a, b)),
             "ratio_median": statistics.median(y / x for x, y in zip(a, b) if x),
             "a_ns": a, "b_ns": b}
@@ -100,13 +106,33 @@ def clang_path():
     return find_clang(run_subprocess).path
 
 
-def machine_facts(toolchain):
-    cpu = None
+def cpu_model():
     with open("/proc/cpuinfo") as handle:
         for line in handle:
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
+    return None
+
+
+def cpu_mitigations():
+    """{vulnerability: what the kernel says} for every CPU vulnerability the
+    kernel lists that is not "Not affected": what JITed code pays for here."""
+    base = "/sys/devices/system/cpu/vulnerabilities"
+    out = {}
+    try:
+        names = sorted(os.listdir(base))
+    except OSError:
+        return out
+    for name in names:
+        with open(os.path.join(base, name)) as handle:
+            state = handle.read().strip()
+        if state != "Not affected":
+            out[name] = state
+    return out
+
+
+def machine_facts(toolchain):
+    cpu = cpu_model()
     return {
         "kernel": platform.release(),
         "cpu_model": cpu,

@@ -56,17 +56,19 @@ def _spec(lab, names, reverse):
             "tc_backend": "tcx", "main": None, "position": None, "keep_generations": 3, "hooks": hooks}
 
 
-def _apply(scratch, sub, lab, names, reverse):
+def _apply(scratch, sub, lab, names, reverse, compiles):
     """One run as a module would do it: lock, load, plugins, dispatcher.
-    Returns (wall seconds, changed, clang runs, CPU seconds of this process)."""
+    compiles: the count of clang_counter. Returns (wall seconds, changed,
+    clang runs, CPU seconds of this process)."""
+    before = compiles()
     t0, c0 = time.perf_counter(), time.process_time()
     with scratch.engine(sub) as eng:
         changed = False
         for name in names:
             changed |= eng.ensure_plugin(name, src=os.path.join(BPF_DIR, "noop.c"))[0]
         changed |= eng.ensure_dispatcher(_spec(lab, names, reverse))["changed"]
-        runs = eng.toolchain.clang_runs
-    return time.perf_counter() - t0, changed, runs, time.process_time() - c0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return wall, changed, compiles() - before, cpu
 
 
 def _teardown(scratch, sub, names):
@@ -78,20 +80,25 @@ def _teardown(scratch, sub, names):
 
 
 def _in_process(scratch, lab, names, reruns):
+    with clang_counter(scratch) as compiles:
+        return _in_process_counted(scratch, lab, names, reruns, compiles)
+
+
+def _in_process_counted(scratch, lab, names, reruns, compiles):
     out = {"reruns": reruns}
     # Warm the compile cache with both orders, then forget that host.
-    _apply(scratch, "warm", lab, names, False)
-    _apply(scratch, "warm", lab, names, True)
+    _apply(scratch, "warm", lab, names, False, compiles)
+    _apply(scratch, "warm", lab, names, True, compiles)
     _teardown(scratch, "warm", names)
-    first = _apply(scratch, "cp", lab, names, False)
+    first = _apply(scratch, "cp", lab, names, False, compiles)
     out["first_apply_s"], out["first_apply_clang_runs"] = first[0], first[2]
-    noop = [_apply(scratch, "cp", lab, names, False) for _rerun in range(reruns)]
+    noop = [_apply(scratch, "cp", lab, names, False, compiles) for _rerun in range(reruns)]
     out["noop_rerun_s"] = statistics.median(r[0] for r in noop)
     out["noop_rerun_cpu_s"] = statistics.median(r[3] for r in noop)
     out["noop_rerun_samples_s"] = [r[0] for r in noop]
     out["noop_rerun_changed"] = any(r[1] for r in noop)
     out["noop_rerun_clang_runs"] = sum(r[2] for r in noop)
-    change = [_apply(scratch, "cp", lab, names, i % 2 == 0) for i in range(reruns)]
+    change = [_apply(scratch, "cp", lab, names, i % 2 == 0, compiles) for i in range(reruns)]
     out["chain_change_s"] = statistics.median(r[0] for r in change)
     out["chain_change_cpu_s"] = statistics.median(r[3] for r in change)
     out["chain_change_samples_s"] = [r[0] for r in change]
@@ -129,14 +136,14 @@ def clang_counter(scratch):
         os.environ["PATH"] = saved
 
 
-def _children_cpu():
+def children_cpu():
     """CPU seconds (user + system) of every child process reaped so far, theirs
     included: a module run's work without the time it waited for a CPU."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
 
-def _run_startup_module(args):
+def run_startup_module(args):
     """benchmarks/modules/startup.py, run exactly as modrun runs a module."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump({"ANSIBLE_MODULE_ARGS": dict(args, _ansible_check_mode=False, _ansible_diff=True)}, handle)
@@ -168,10 +175,10 @@ def _modules(scratch, lab, names, reruns):
     with clang_counter(scratch) as compiles:
         def timed(module, args):
             before = compiles()
-            cpu0 = _children_cpu()
+            cpu0 = children_cpu()
             t0 = time.perf_counter()
-            result = _run_startup_module(args) if module == "startup" else run_module(module, args)
-            return {"s": time.perf_counter() - t0, "cpu_s": _children_cpu() - cpu0,
+            result = run_startup_module(args) if module == "startup" else run_module(module, args)
+            return {"s": time.perf_counter() - t0, "cpu_s": children_cpu() - cpu0,
                     "changed": bool(result.get("changed")), "clang_runs": compiles() - before}
 
         first = [timed("datapath_plugin", plugin_args(n)) for n in names] + [timed("dispatcher", dispatcher_args(False))]

@@ -11,11 +11,15 @@ file each in benchmarks/):
    they are;
 2. packet_path: BPF_PROG_TEST_RUN of direct, link, tail-call and inline
    variants, and 8 working plugins inline against a hand-merged program;
-3. solver: 10,000 entries, 50,000 constraints;
-4. control: module runs (first apply, no-op rerun, chain change, clang runs);
-5. traffic: packets per second through a veth, 0 vs 8 plugins;
-6. swap: 200 chain changes under load, stamped packets, per attach backend;
-7. vm_freplace (full mode only): freplace next to link mode in the stock-kernel VM.
+3. entry_hooks: entry programs (SEC("tc"), own verdicts) as hooks against
+   plain hook functions, link mode, paired runs;
+4. solver: 10,000 entries, 50,000 constraints;
+5. control: module runs (first apply, no-op rerun, chain change, clang runs);
+6. map_module: datapath_map module runs with 10,000 entries (write, no-op
+   rerun, exact removal);
+7. traffic: packets per second through a veth, 0 vs 8 plugins;
+8. swap: 200 chain changes under load, stamped packets, per attach backend;
+9. vm_freplace (full mode only): freplace next to link mode in the stock-kernel VM.
 
 Slow numbers are reported, not failed on. Everything made here (netns, veth,
 bpffs pins, temp dirs) is removed on exit.
@@ -29,7 +33,9 @@ import time
 
 from common import RESULTS, Scratch, libbpf, log, machine_facts
 import control
+import entry_hooks
 import jit_facts
+import map_module
 import packet_path
 import solver
 import swap
@@ -92,8 +98,10 @@ def main(argv=None):
                                                              facts["load_average_at_start"][0]))
         sections["jit"] = jit_facts.collect(scratch)
         sections["packet_path"] = packet_path.bench(scratch, conf["repeat"], conf["runs"])
+        sections["entry_hooks"] = entry_hooks.bench(scratch, conf["repeat"], conf["runs"])
         sections["solver"] = solver.bench(runs=conf["solver_runs"])
         sections["control_plane"] = control.bench(scratch, conf["control_reruns"])
+        sections["datapath_map"] = map_module.bench(scratch, conf["control_reruns"])
         sections["traffic"] = traffic.bench(scratch, conf["traffic_rounds"], conf["traffic_seconds"])
         sections["swap"] = swap.bench(scratch, conf["swap_backends"], conf["swap_changes"], conf["swap_rate"],
                                       conf["swap_min_packets"])
@@ -120,7 +128,9 @@ def main(argv=None):
         "details": sections,
     }
     result.update(packet_path.summary(sections["packet_path"]))
+    result.update(entry_hooks.summary(sections["entry_hooks"]))
     result.update(control.summary(sections["control_plane"]))
+    result.update(map_module.summary(sections["datapath_map"]))
     result.update(traffic.summary(sections["traffic"]))
     result.update(swap.summary(sections["swap"]))
     path = args.out or os.path.join(RESULTS, "%s.json" % args.mode)

@@ -19,7 +19,6 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import planner
 from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_store
 from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachError, AttachPoint, backend_for
@@ -235,7 +234,7 @@ class Engine:
                                     % (name, dname, exc))
             inputs = planner.build_inputs(planner.program_family(request.attach), chain, request.main, plugins, mode,
                                           planner.final_hooks(request), request.stats)
-            sources += disp_mod.generated_sources(inputs, plugins)
+            sources += _dispatcher().generated_sources(inputs, plugins)
         return sources
 
     def dispatchers_using(self, plugin):
@@ -366,6 +365,7 @@ class Engine:
         disp = planner.record_before_swap(plan, old)
         prog_pin = self.layout.generation_prog_pin(name, number)
         # A host that does not compile asks for every object now, before it changes anything.
+        disp_mod = _dispatcher()
         self.toolchain.require(disp_mod.generated_sources(plan.build, self.registry.plugins))
         try:
             built = disp_mod.build(plan.build, self.registry.plugins, self.toolchain, self.layout, name, prog_pin)
@@ -596,6 +596,13 @@ class Engine:
                 "used_by": self.dispatchers_using(name),
             })
         return {"dispatchers": dispatchers, "plugins": plugins}
+
+
+def _dispatcher():
+    """dispatcher.py, imported when a run builds (a no-op rerun of a plugin
+    does not: module start-up counts on every task)."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher
+    return dispatcher
 
 
 def _prog_id(fd):

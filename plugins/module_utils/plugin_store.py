@@ -19,7 +19,7 @@ import os
 import re
 import stat
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf, plugin_config
+from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.files import atomic_write, makedirs_private, sha256_file
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import plugin_symbol
@@ -95,8 +95,7 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
         if not info["functions"]:
             raise PluginError("plugin source %s defines no global function to hook; hook functions "
                               "are global (not static) functions" % src)
-        entries = entry_programs(plain.object_path, info)
-        prog_arrays = prog_array_maps(plain.object_path)
+        entries, prog_arrays = _programs_and_prog_arrays(plain.object_path, info)
         defines = dict((sym, plugin_symbol(name, sym)) for sym in info["globals"])
         namespaced, link_entries = _compile_namespaced(toolchain, name, src, cflags, include_dirs, defines,
                                                        entries, info)
@@ -131,8 +130,7 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
         # the plugins of a dispatcher, which the build checks.
         link_symbols = dict((fn, fn) for fn in info["functions"])
         link_maps = dict((m, m) for m in info["maps"])
-        entries = entry_programs(obj, info)
-        prog_arrays = prog_array_maps(obj)
+        entries, prog_arrays = _programs_and_prog_arrays(obj, info)
         link_entries = []  # its entry programs stay programs: freplace mode only
     return Plugin(
         name=name,
@@ -184,19 +182,6 @@ def _compile_namespaced(toolchain, name, src, cflags, include_dirs, defines, ent
         return None, []
 
 
-def prog_array_maps(path):
-    """The maps of type BPF_MAP_TYPE_PROG_ARRAY an object declares (libbpf
-    reads the definitions; open only)."""
-    try:
-        obj = libbpf.BpfObject.open_file(path, name="inspect")
-    except libbpf.BpfError as exc:
-        raise PluginError("libbpf cannot open %s: %s" % (path, exc), log=exc.log or "")
-    try:
-        return sorted(m.name for m in obj.maps() if not m.is_internal and m.type == libbpf.BPF_MAP_TYPE_PROG_ARRAY)
-    finally:
-        obj.close()
-
-
 def tail_call_targets(record, linked):
     """{program name: family} the object running record's code loads beside it:
     in a plugin with a prog array, its packet programs that are still programs
@@ -237,11 +222,21 @@ def prepare_plugin_code(obj, records, linked):
                 prog.set_autoload(True)
                 if prog.type == libbpf.BPF_PROG_TYPE_UNSPEC:
                     prog.set_type(_PROG_TYPES[family])
-        values += plugin_config.symbols(record, linked)
+        if record.config_data:
+            values += _config().symbols(record, linked)
+    if not values:
+        return
     try:
-        plugin_config.apply(obj, values)
-    except plugin_config.ConfigError as exc:
+        _config().apply(obj, values)
+    except _config().ConfigError as exc:
         raise PluginError("%s; install the plugin again" % exc)
+
+
+def _config():
+    """plugin_config.py (and the BTF types of map_data.py under it), imported
+    when a plugin has settings."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_config
+    return plugin_config
 
 
 def build_shipped(layout, name, obj, sha256, link_object, link_sha256, src, src_sha256, cflags=(), include_dirs=()):
@@ -269,7 +264,7 @@ def build_shipped(layout, name, obj, sha256, link_object, link_sha256, src, src_
         lacking = ", ".join(plugin_symbol(name, f) for f in missing)
         raise PluginError("%s is not the link object of plugin '%s': it lacks %s; build both objects from one "
                           "source for this plugin name" % (link_object, name, lacking))
-    entries = entry_programs(obj, info)
+    entries, prog_arrays = _programs_and_prog_arrays(obj, info)
     # An entry program the controller could move to .text is a plain function
     # of the link object; one it had to leave is still a program there.
     still_programs = entry_programs(link_object, linked)
@@ -288,7 +283,7 @@ def build_shipped(layout, name, obj, sha256, link_object, link_sha256, src, src_
         link_maps=dict((plugin_symbol(name, m), m) for m in info["maps"]),
         entries=entries,
         link_entries=link_entries,
-        prog_arrays=prog_array_maps(obj),
+        prog_arrays=prog_arrays,
     )
 
 
@@ -315,16 +310,24 @@ def _entry_family(prog):
 
 def entry_programs(path, info):
     """The global functions of an object that are programs of their own (under
-    SEC("tc"), SEC("xdp") ...): {function: {"section", "family"}}. libbpf reads
-    the sections (open only: nothing is created or pinned). A lone .text
-    function is listed by libbpf as a program too; it is a hook function."""
+    SEC("tc"), SEC("xdp") ...): {function: {"section", "family"}}."""
+    return _programs_and_prog_arrays(path, info)[0]
+
+
+def _programs_and_prog_arrays(path, info):
+    """(entry programs as entry_programs() says, the maps of type
+    BPF_MAP_TYPE_PROG_ARRAY): libbpf reads sections and map definitions (open
+    only: nothing is created or pinned). A lone .text function is listed by
+    libbpf as a program too; it is a hook function."""
     try:
         obj = libbpf.BpfObject.open_file(path, name="inspect")
     except libbpf.BpfError as exc:
         raise PluginError("libbpf cannot open %s: %s" % (path, exc), log=exc.log or "")
     try:
-        return dict((prog.name, {"section": prog.section, "family": _entry_family(prog)})
-                    for prog in obj.programs() if prog.name in info["functions"] and prog.section != ".text")
+        entries = dict((prog.name, {"section": prog.section, "family": _entry_family(prog)})
+                       for prog in obj.programs() if prog.name in info["functions"] and prog.section != ".text")
+        arrays = sorted(m.name for m in obj.maps() if not m.is_internal and m.type == libbpf.BPF_MAP_TYPE_PROG_ARRAY)
+        return entries, arrays
     finally:
         obj.close()
 
@@ -351,6 +354,8 @@ def trial_shape(record, function):
         return (entry["family"], "pre") if entry["family"] else None
     params = [t.replace("const ", "") for t in record.functions[function]["params"]]
     family = _CTX_FAMILIES.get(params[0]) if params else None
+    if params[1:2] == ["struct dp_pkt *"]:  # takes the chain's parse (ebpf_datapath.h)
+        params = params[:1] + params[2:]
     if family is None or params[1:] not in ([], ["int"]):
         return None
     return family, "post" if params[1:] else "pre"
@@ -373,7 +378,9 @@ def _trials(layout, record):
 def configure(layout, record, config):
     """record with its settings (datapath_plugin's config) checked against
     and encoded by its plain object's BTF; ConfigError names what is wrong."""
-    data = plugin_config.encode(record.name, _staged_or_stored(layout, record.plain_sha256), config)
+    if not config and not record.config:
+        return record
+    data = _config().encode(record.name, _staged_or_stored(layout, record.plain_sha256), config)
     return record.with_config(config, data)
 
 
@@ -462,6 +469,11 @@ def gpl_license_copy(toolchain, path):
     out = os.path.join(out_dir, digest + ".o")
     if os.path.exists(out):
         return out
+    # An object that needs no copy (most say "GPL") is remembered too, so a
+    # rerun starts no llvm-objcopy.
+    as_is = os.path.join(out_dir, digest + ".as-is")
+    if os.path.exists(as_is):
+        return path
     makedirs_private(out_dir)
     section = os.path.join(out_dir, ".tmp-%s-%d.license" % (digest, os.getpid()))
     tmp = os.path.join(out_dir, ".tmp-%s-%d.o" % (digest, os.getpid()))
@@ -473,6 +485,7 @@ def gpl_license_copy(toolchain, path):
         with open(section, "rb") as handle:
             license_text = handle.read().rstrip(b"\0")
         if license_text == b"GPL" or license_text not in _GPL_COMPATIBLE:
+            atomic_write(as_is, b"")
             return path
         with open(section, "wb") as handle:
             handle.write(b"GPL\0")

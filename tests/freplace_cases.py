@@ -86,10 +86,11 @@ def install(eng, names=None):
             eng.ensure_plugin(name, src=os.path.join(TESTDATA, "counter.c"))
 
 
-# Plugin settings, tail calls and per-plugin statistics (issues 13 and 14) in
-# freplace mode: two instances of configurable.c with different settings as pre
-# hooks, tailcalls.c's tail-calling entry program as main (its stage port set by
-# config), a post hook, statistics on.
+# Plugin settings, tail calls, per-plugin statistics and the chain's one parse
+# (issues 13 and 14) in freplace mode: two instances of configurable.c with
+# different settings and parsed.c's hook taking the parse as pre hooks,
+# tailcalls.c's tail-calling entry program as main (its stage port set by
+# config), two post hooks (one taking the parse), statistics on.
 FEATURE_PLUGINS = (("cfg_a", "configurable.c", {"match_port": 7777, "action": "ACTION_DROP"}),
                    ("cfg_b", "configurable.c", {"match_port": 8888, "data_step": 5}),
                    ("tails", "tailcalls.c", {"drop_port": 7004}))
@@ -100,6 +101,7 @@ def install_features(eng):
     for name, src, config in FEATURE_PLUGINS:
         eng.ensure_plugin(name, src=os.path.join(TESTDATA, src), config=config)
     eng.ensure_plugin("verdicts", src=os.path.join(TESTDATA, "verdicts.c"))
+    eng.ensure_plugin("parsed", src=os.path.join(TESTDATA, "parsed.c"))
 
 
 def feature_chain():
@@ -108,4 +110,5 @@ def feature_chain():
         return {"plugin": plugin, "function": function, "hook": where, "priority": priority, "constraints": []}
     return ("tc_ingress", {"plugin": "tails", "function": "tc_stages"},
             [hook("cfg_a", "configured_check", priority=10), hook("cfg_b", "configured_check", priority=20),
-             hook("verdicts", "record", "post")])
+             hook("parsed", "parsed_drop", priority=30), hook("verdicts", "record", "post", 10),
+             hook("parsed", "parsed_post", "post", 20)])

@@ -29,6 +29,14 @@ TEMPLATE_VERSION = 1
 
 # Context types a hook function may take, per program family.
 CTX_TYPES = {"tc": "struct __sk_buff *", "cilium": "struct __sk_buff *", "xdp": "struct xdp_md *"}
+# The optional second parameter of a hook function: the chain's one parse (ebpf_datapath.h).
+PKT_TYPE = "struct dp_pkt *"
+
+
+def takes_pkt(func):
+    """Whether a hook function (its BTF record: params) takes the parsed headers."""
+    params = [t.replace("const ", "") for t in func["params"]]
+    return len(params) > 1 and params[1] == PKT_TYPE
 
 
 class KernelFacts(Record):
@@ -183,6 +191,8 @@ def check_hook_signature(plugin, function, hook, family):
         want, rets = [CTX_TYPES[family]], _ENTRY_RETS
     else:
         want, rets = [CTX_TYPES[family]] + (["int"] if hook == "post" else []), ("int", "__s32", "s32")
+        if takes_pkt(func):
+            want.insert(1, PKT_TYPE)
     have = [t.replace("const ", "") for t in func["params"]]
     if have != want or func.get("ret") not in rets:
         raise DatapathError(

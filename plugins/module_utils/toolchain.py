@@ -20,9 +20,10 @@ needed because ``-target bpf`` drops the host's multiarch search path, and
 
 Cache (``cache_dir``)::
 
-    objects/<recipe>/<key>.o      the object
+    objects/<recipe>/<key>.o      the object (``<key>.bc``: LLVM bitcode, compile(bitcode=True))
     objects/<recipe>/<key>.json   manifest: headers with their sha256, object sha256, warnings
     src/<sha256 of text>/<name>   sources written by compile_source_text()
+    joined/<key>.o, <key>.json    objects of bitcode modules joined into one (join_bitcode)
 
 ``recipe`` = sha256(clang's --version banner, argv without the compiler path
 and output, source bytes). ``key`` = sha256(recipe, every header the source
@@ -31,6 +32,11 @@ output (``-MD -MF``) on the compile that filled the entry. A lookup re-hashes
 the headers a manifest lists; any change is a miss. Objects and manifests are
 written to a temp file and renamed, object first, so a manifest that exists
 always names a complete object, even with several processes compiling at once.
+
+Bitcode (``clang -emit-llvm``) is cached the same way; its recipe differs by
+that flag. ``join_bitcode`` makes one BPF object of several bitcode modules
+with LLVM's own tools from clang's directory (llvm-link, llvm-nm, opt, llc);
+its entry is keyed by the sha256 of its inputs, so a rerun starts no tool.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -52,6 +58,7 @@ from ansible_collections.ebpf.datapath.plugins.module_utils.errors import Datapa
 from ansible_collections.ebpf.datapath.plugins.module_utils.files import (
     atomic_write, makedirs_private, remove_temp_files, sha256_file)
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import InvalidName, check_name
+from ansible_collections.ebpf.datapath.plugins.module_utils.shipped_headers import SHIPPED_HEADERS
 
 # Newest first. A plain "clang" is ranked by the version it reports.
 CLANG_CANDIDATES = ("clang-19", "clang-18", "clang-17", "clang-16", "clang-15", "clang-14", "clang")
@@ -67,6 +74,17 @@ _NO_CRASH_POINT = "compile_cache"
 GENERATED_SOURCE_DIR = "/ebpf-datapath/src"
 COMPILE_TIMEOUT = 120.0
 PROBE_TIMEOUT = 30.0
+# The LLVM tools join_bitcode runs, found beside clang (Toolchain.llvm_tool).
+JOIN_TOOLS = ("llvm-link", "llvm-nm", "opt", "llc")
+# What opt runs on a joined module (join_bitcode): forceattrs applies the
+# -force-(remove-)attribute options (the functions to inline lose noinline and
+# get alwaysinline), internalize makes exactly those functions internal (every
+# other defined symbol is listed as public), and the O2 pipeline inlines them,
+# optimises each caller with the code it now holds and deletes the bodies that
+# nothing calls any more.
+JOIN_PASSES = "forceattrs,internalize,default<O2>"
+# Part of every join's cache key: change it when the join's steps change.
+JOIN_VERSION = 1
 
 # The collection's own plugin headers in the collection tree (absent in an
 # AnsiballZ zip): the source of SHIPPED_HEADERS below, which compiles use.
@@ -74,68 +92,10 @@ COLLECTION_INCLUDE = os.path.realpath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bpf", "include"))
 
 # Headers every compile can include wherever the modules run (an AnsiballZ zip
-# carries no bpf/include): shipped in this file, written on first use to
-# <cache_dir>/include/<sha256 of them all>/, which comes first after the
-# caller's include dirs. ebpf_datapath.h is bpf/include/ebpf_datapath.h (a unit
-# test keeps them equal). gnu/stubs-32.h: with -target bpf, glibc's
-# <gnu/stubs.h> (reached from <linux/if.h> through <sys/socket.h>) asks for the
-# 32-bit stubs, which Debian ships only in libc6-dev-i386; they only list libc
-# functions that are not implemented, nothing a BPF program calls.
-SHIPPED_HEADERS = {
-    "ebpf_datapath.h": (
-        "/* SPDX-License-Identifier: GPL-3.0-or-later */\n"
-        "/* Copyright (c) 2026, ebpf.datapath contributors */\n"
-        "/*\n"
-        " * Optional header for ebpf.datapath plugins.\n"
-        " *\n"
-        " * A plugin needs only the kernel's and libbpf's headers: a hook function is an\n"
-        " * ordinary global function,\n"
-        " *\n"
-        " *     int my_pre(struct __sk_buff *ctx);                (pre,  tc)\n"
-        " *     int my_pre(struct xdp_md *ctx);                   (pre,  xdp)\n"
-        " *     int my_post(struct __sk_buff *ctx, int verdict);  (post, tc)\n"
-        " *     int my_post(struct xdp_md *ctx, int verdict);     (post, xdp)\n"
-        " *\n"
-        " * that returns DP_CONTINUE (-1) to pass the packet on, or anything else to end\n"
-        " * the chain with that verdict. This header only gives those values names and\n"
-        " * adds small readers for what the dispatcher passes along.\n"
-        " */\n"
-        "#ifndef EBPF_DATAPATH_H\n"
-        "#define EBPF_DATAPATH_H\n"
-        "\n"
-        "#include <linux/bpf.h>\n"
-        "#include <bpf/bpf_helpers.h>\n"
-        "\n"
-        "/* -1 is TC_ACT_UNSPEC and TCX_NEXT too: \"not my decision\". */\n"
-        "#define DP_CONTINUE (-1)\n"
-        "\n"
-        "/* Keep a hook function a real, separately verified function in every mode. */\n"
-        "#define DP_HOOK __attribute__((noinline))\n"
-        "\n"
-        "/*\n"
-        " * At a Cilium custom-call slot, Cilium leaves `verdict << 24 | identity` in\n"
-        " * skb->cb[4] (CB_CUSTOM_CALLS). The dispatcher keeps that word there for the\n"
-        " * whole chain; at every other tc attach point it sets the word to 0 for the\n"
-        " * chain and puts the original back before it returns, so the readers below\n"
-        " * give identity 0 outside Cilium.\n"
-        " */\n"
-        "#define DP_CB_CILIUM_CUSTOM 4\n"
-        "\n"
-        "static __always_inline __u32 dp_remote_identity(const struct __sk_buff *ctx)\n"
-        "{\n"
-        "\treturn ctx->cb[DP_CB_CILIUM_CUSTOM] & 0xffffff;\n"
-        "}\n"
-        "\n"
-        "/* The verdict Cilium decided before it tail-called the slot (0 elsewhere). */\n"
-        "static __always_inline int dp_cilium_verdict(const struct __sk_buff *ctx)\n"
-        "{\n"
-        "\treturn (int)(ctx->cb[DP_CB_CILIUM_CUSTOM] >> 24);\n"
-        "}\n"
-        "\n"
-        "#endif /* EBPF_DATAPATH_H */\n"
-    ),
-    "gnu/stubs-32.h": "/* ebpf.datapath: glibc's 32-bit stubs list, empty for BPF programs (see toolchain.py). */\n",
-}
+# carries no bpf/include): shipped in shipped_headers.py (generated from
+# bpf/include by scripts/ship-headers.py; a unit test keeps them equal), written
+# on first use to <cache_dir>/include/<sha256 of them all>/, which comes first
+# after the caller's include dirs (SHIPPED_HEADERS, imported above).
 
 _MACHINE_TRIPLETS = {
     "x86_64": "x86_64-linux-gnu",
@@ -649,7 +609,8 @@ class Toolchain:
     plugin_utils.runner.run_subprocess elsewhere). ``clang``: a path or name to
     use exactly (ToolchainError when it does not work); None picks the newest
     usable clang (find_clang()).
-    ``clang_runs`` counts the compiles this instance handed to clang.
+    ``clang_runs`` counts the compiles this instance handed to clang,
+    ``llvm_runs`` the LLVM tools join_bitcode() started.
     """
 
     def __init__(self, cache_dir, run, clang=None, timeout=COMPILE_TIMEOUT):
@@ -659,6 +620,7 @@ class Toolchain:
         self.clang = probe_clang(run, clang) if clang else find_clang(run)
         self.timeout = timeout
         self.clang_runs = 0
+        self.llvm_runs = 0
 
     # -- argv --------------------------------------------------------------
 
@@ -689,7 +651,7 @@ class Toolchain:
         material = json.dumps([recipe, sorted(header_hashes.items())], separators=(",", ":"))
         return _sha256_bytes(material.encode("utf-8"))
 
-    def _lookup(self, recipe_dir, recipe):
+    def _lookup(self, recipe_dir, recipe, suffix=".o"):
         """(object path, manifest) of an entry whose headers are unchanged, or None."""
         try:
             names = [n for n in os.listdir(recipe_dir) if n.endswith(".json") and not n.startswith(".")]
@@ -723,7 +685,7 @@ class Toolchain:
             key = self._key(recipe, headers)
             if os.path.basename(path) != key + ".json":
                 continue
-            obj = os.path.join(recipe_dir, key + ".o")
+            obj = os.path.join(recipe_dir, key + suffix)
             try:
                 if sha256_file(obj) != manifest.get("sha256"):
                     continue  # damaged entry: rebuild it
@@ -734,11 +696,14 @@ class Toolchain:
 
     # -- compile -----------------------------------------------------------
 
-    def compile(self, src_path, cflags=(), include_dirs=(), defines=None, out_path=None, prefix_map=None):
+    def compile(self, src_path, cflags=(), include_dirs=(), defines=None, out_path=None, prefix_map=None,
+                bitcode=False):
         """Compile one BPF C file; return CompileResult.
 
         With ``out_path`` the object is copied there (atomically); without,
         ``object_path`` is the cache entry itself, which callers must not modify.
+        ``bitcode``: LLVM bitcode (``-emit-llvm``, a ``.bc`` file) instead of an
+        object, with the same flags otherwise; join_bitcode() takes it.
         Raises CompileError with clang's diagnostics when the source is refused.
         """
         src = os.path.abspath(src_path)
@@ -748,11 +713,14 @@ class Toolchain:
         except (IOError, OSError) as exc:
             raise ToolchainError("cannot read BPF source %s: %s" % (src, exc.strerror or exc))
         common = self._common_args(cflags, include_dirs, defines, prefix_map)
+        if bitcode:
+            common.append("-emit-llvm")
+        suffix = ".bc" if bitcode else ".o"
         key_args = common + ["-c", src]
         recipe = self._recipe(key_args, source)
         recipe_dir = os.path.join(self.cache_dir, "objects", recipe)
 
-        hit = self._lookup(recipe_dir, recipe)
+        hit = self._lookup(recipe_dir, recipe, suffix)
         if hit is not None:
             obj, manifest = hit
             final = self._deliver(obj, out_path)
@@ -762,9 +730,9 @@ class Toolchain:
         makedirs_private(recipe_dir)
         # Temp files of a compile killed mid-way (old enough not to be another run's).
         remove_temp_files(recipe_dir, min_age=_STALE_TMP_SECONDS)
-        fd, obj_tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".o", dir=recipe_dir)
+        fd, obj_tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=recipe_dir)
         os.close(fd)
-        dep_tmp = obj_tmp[:-2] + ".d"
+        dep_tmp = obj_tmp[:-len(suffix)] + ".d"
         argv = [self.clang.path] + common + ["-MD", "-MF", dep_tmp, "-c", src, "-o", obj_tmp]
         shown = [self.clang.path] + key_args + ["-o", out_path or "<cache>"]
         try:
@@ -797,7 +765,7 @@ class Toolchain:
                 except (IOError, OSError):
                     headers[path] = None  # gone already; a lookup requires it still gone
             key = self._key(recipe, headers)
-            obj = os.path.join(recipe_dir, key + ".o")
+            obj = os.path.join(recipe_dir, key + suffix)
             with open(obj_tmp, "rb") as handle:
                 os.fsync(handle.fileno())
             digest = sha256_file(obj_tmp)
@@ -819,7 +787,7 @@ class Toolchain:
             return obj
         out_path = os.path.abspath(out_path)
         directory = os.path.dirname(out_path)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".o", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(obj)[1], dir=directory)
         os.close(fd)
         try:
             shutil.copyfile(obj, tmp)
@@ -830,7 +798,8 @@ class Toolchain:
             raise
         return out_path
 
-    def compile_source_text(self, text, name, cflags=(), include_dirs=(), defines=None, out_path=None):
+    def compile_source_text(self, text, name, cflags=(), include_dirs=(), defines=None, out_path=None,
+                            bitcode=False):
         """Compile generated C: written to ``<cache_dir>/src/<sha256>/<name>``
         (``.c`` added when missing) so diagnostics name it and an unchanged text
         is an unchanged path, hence a cache hit. The path is recorded in the
@@ -854,4 +823,164 @@ class Toolchain:
         if current != data:
             atomic_write(path, data, crash_at=_NO_CRASH_POINT)
         return self.compile(path, cflags=cflags, include_dirs=include_dirs, defines=defines, out_path=out_path,
-                            prefix_map=(os.path.join(self.cache_dir, "src"), GENERATED_SOURCE_DIR))
+                            prefix_map=(os.path.join(self.cache_dir, "src"), GENERATED_SOURCE_DIR), bitcode=bitcode)
+
+    # -- LLVM tools and joined bitcode ---------------------------------------------
+
+    def llvm_tool(self, name):
+        """The path of an LLVM tool (llvm-link, opt, ...) of clang's own LLVM:
+        beside clang's real path (Debian: /usr/lib/llvm-19/bin/), else
+        ``<name>-<major>`` on PATH. A tool of another LLVM may not read the
+        bitcode this clang writes, so an unversioned one on PATH is never taken."""
+        beside = os.path.join(os.path.dirname(os.path.realpath(self.clang.path)), name)
+        if os.path.isfile(beside) and os.access(beside, os.X_OK):
+            return beside
+        versioned = shutil.which("%s-%d" % (name, self.clang.major))
+        if versioned:
+            return versioned
+        raise ToolchainError("%s of LLVM %d was found neither beside clang (%s) nor on PATH as %s-%d; install "
+                             "LLVM's tools for this clang (apt-get install llvm-%d)"
+                             % (name, self.clang.major, os.path.dirname(os.path.realpath(self.clang.path)),
+                                name, self.clang.major, self.clang.major))
+
+    def join_bitcode(self, parts, inline=(), cpu="v3", out_path=None):
+        """One BPF object made of several bitcode modules; return CompileResult.
+
+        parts: [(bitcode path, its sha256)], in link order (the first module's
+        globals come first in each section). inline: function symbols that are
+        inlined into every caller and disappear as functions of their own
+        (JOIN_PASSES); every other symbol keeps its name and linkage. cpu: the
+        BPF ISA llc generates (``-mcpu=``). Steps, with argv lists in a private
+        temp dir: ``llvm-link`` -> ``llvm-nm`` (the defined symbols, all public
+        but ``inline``) -> ``opt`` -> ``llc``. Cached under ``joined/`` by the
+        sha256 of the inputs, the symbols, the cpu and clang's banner (the tools
+        are of clang's LLVM), so a rerun starts no tool. A tool's refusal raises
+        CompileError with its bounded output (an llc error such as the BPF stack
+        limit names the function)."""
+        if not re.match(r"\A[A-Za-z0-9]+\Z", cpu or ""):
+            raise ToolchainError("BPF cpu %r is not a name llc knows (v1, v2, v3, v4, ...)" % (cpu,))
+        inline = sorted(set(inline))
+        for symbol in inline:
+            if not _DEFINE_RE.match(symbol):
+                raise ToolchainError("symbol %r to inline is not a C identifier" % (symbol,))
+        parts = [(os.path.abspath(path), digest) for path, digest in parts]
+        if not parts:
+            raise ToolchainError("join_bitcode needs at least one bitcode module")
+        material = json.dumps([JOIN_VERSION, self.clang.banner, JOIN_PASSES, cpu, inline,
+                               [digest for _path, digest in parts]], separators=(",", ":"))
+        key = _sha256_bytes(material.encode("utf-8"))
+        joined_dir = os.path.join(self.cache_dir, "joined")
+        obj = os.path.join(joined_dir, key + ".o")
+        manifest_path = os.path.join(joined_dir, key + ".json")
+        manifest = _read_manifest(manifest_path)
+        try:
+            if manifest is not None and sha256_file(obj) == manifest.get("sha256"):
+                return CompileResult(self._deliver(obj, out_path), manifest["sha256"], True,
+                                     list(manifest.get("argv", [])), manifest.get("warnings", ""))
+        except OSError:
+            pass  # no object (or a damaged entry): build it again
+        tools = dict((name, self.llvm_tool(name)) for name in JOIN_TOOLS)
+        makedirs_private(joined_dir)
+        _remove_stale_temp_dirs(joined_dir)
+        work = tempfile.mkdtemp(prefix=".tmp-", dir=joined_dir)
+        steps, warnings = [], []
+        try:
+            # Relative names inside the work dir: no temp path reaches the object.
+            link = [tools["llvm-link"], "-o", "joined.bc"] + [path for path, _digest in parts]
+            warnings.append(self._run_tool(link, work, steps)[1])
+            names, err = self._run_tool([tools["llvm-nm"], "--defined-only", "--extern-only", "joined.bc"],
+                                        work, steps)
+            defined = parse_nm_names(names)
+            missing = [symbol for symbol in inline if symbol not in defined]
+            if missing:
+                raise ToolchainError("cannot inline %s: no bitcode module given defines %s"
+                                     % (", ".join(missing), "it" if len(missing) == 1 else "them"))
+            with open(os.path.join(work, "public.txt"), "w") as handle:
+                handle.write("".join(name + "\n" for name in sorted(set(defined) - set(inline))))
+            forced = []
+            for symbol in inline:
+                forced += ["-force-remove-attribute=%s:noinline" % symbol,
+                           "-force-attribute=%s:alwaysinline" % symbol]
+            opt = ([tools["opt"], "-internalize-public-api-file=public.txt"] + forced +
+                   ["-passes=" + JOIN_PASSES, "joined.bc", "-o", "optimized.bc"])
+            warnings.append(self._run_tool(opt, work, steps)[1])
+            llc = [tools["llc"], "-mcpu=" + cpu, "-O2", "-filetype=obj", "optimized.bc", "-o", "joined.o"]
+            warnings.append(self._run_tool(llc, work, steps)[1])
+            built = os.path.join(work, "joined.o")
+            with open(built, "rb") as handle:
+                os.fsync(handle.fileno())
+            digest = sha256_file(built)
+            os.chmod(built, 0o600)
+            os.replace(built, obj)  # object first: a manifest always names a whole object
+            text = bound_output("".join(w for w in warnings if w))
+            manifest = {"sha256": digest, "inputs": [digest_ for _path, digest_ in parts], "inline": inline,
+                        "cpu": cpu, "clang": self.clang.banner, "argv": steps[-1], "steps": steps,
+                        "warnings": text, "created": int(time.time())}
+            atomic_write(manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8"),
+                         crash_at=_NO_CRASH_POINT)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return CompileResult(self._deliver(obj, out_path), digest, False, steps[-1], text)
+
+    def _run_tool(self, argv, cwd, steps):
+        """Run one LLVM tool of a join; (stdout, stderr) as text, or CompileError
+        with what it said. argv is recorded in steps (with the tool's path)."""
+        steps.append(list(argv))
+        self.llvm_runs += 1
+        try:
+            rc, out, err = self.run(bounded(argv, self.timeout), cwd=cwd)
+        except OSError as exc:
+            raise ToolchainError("cannot run %s: %s" % (argv[0], exc))
+        name = os.path.basename(argv[0])
+        if rc in _TIMED_OUT:
+            raise CompileError("%s did not finish within %d s" % (name, self.timeout), argv)
+        err = err.decode("utf-8", "replace")
+        if rc != 0:
+            # An LLVM_ERROR ends in LLVM's crash boilerplate and a stack dump:
+            # the message is what comes before.
+            err = err.split(_LLVM_CRASH_BANNER, 1)[0].strip()
+            raise CompileError("%s: %s" % (name, err or "exited with status %d and no message" % rc), argv)
+        return out.decode("utf-8", "replace"), err
+
+
+_LLVM_CRASH_BANNER = "PLEASE submit a bug report"
+
+
+def parse_nm_names(text):
+    """The symbol names in llvm-nm's default output (``<value> <type> <name>``
+    per line; a bitcode symbol's value is dashes), in order, once each."""
+    names = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and len(fields[-2]) == 1 and fields[-1] not in names:
+            names.append(fields[-1])
+    return names
+
+
+def _read_manifest(path):
+    try:
+        with open(path, "rb") as handle:
+            manifest = json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return manifest if isinstance(manifest, dict) and "sha256" in manifest else None
+
+
+def _remove_stale_temp_dirs(directory):
+    """Work dirs of joins killed mid-way (old enough not to be another run's)."""
+    now = time.time()
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(".tmp-")]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            if now - os.lstat(path).st_mtime < _STALE_TMP_SECONDS:
+                continue
+        except OSError:
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            _unlink_quiet(path)

@@ -103,7 +103,12 @@ def test_freplace_objects_of_the_features_chain(engine):
         assert sorted(p.name for p in obj.programs()) == ["stage_drop", "stage_pass", "tc_stages"]
     prepared = disp_mod.prepare_link(engine.toolchain, engine.layout, program_family(attach), solved, main, plugins,
                                      stats=True)
-    assert prepared[1] == ["cfg_a", "cfg_b", "tails", "verdicts"]
+    assert prepared[1] == ["cfg_a", "cfg_b", "parsed", "tails", "verdicts"]
+    with libbpf.Btf.from_elf(dispatcher_obj) as btf:
+        stubs = dict((f.name, f.params) for f in btf.functions() if f.name.startswith("dp_p"))
+    # The stubs of parsed.c's functions take the parse (ebpf_datapath.h's struct dp_pkt).
+    assert stubs["dp_pre_2"] == [("ctx", "struct __sk_buff *"), ("pkt", "const struct dp_pkt *")]
+    assert stubs["dp_post_1"][1] == ("pkt", "const struct dp_pkt *")
 
 
 def test_freplace_is_refused_here_with_the_way_out(engine, lab):

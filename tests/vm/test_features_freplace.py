@@ -1,15 +1,17 @@
 # Copyright (c) 2026, ebpf.datapath contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Plugin settings, tail calls and per-plugin statistics in freplace mode, on
+"""Plugin settings, tail calls, per-plugin statistics and the chain's one
+parse in freplace mode, on
 a kernel that loads BPF_PROG_TYPE_EXT programs (the VM tier; link mode is
 proven on the host: tests/integration/test_plugin_config.py,
 test_tail_calls.py, test_plugin_stats.py).
 
 The chain (tests/freplace_cases.py feature_chain): two instances of
 configurable.c with different settings at pre (cfg_a drops UDP to 7777,
-cfg_b counts UDP to 8888 adding data_step 5), tailcalls.c's entry program as
-main, tail-calling its stage_drop for UDP to 7004 (set by config) and
-stage_pass for the rest, the verdicts post hook, statistics on. Every object
+cfg_b counts UDP to 8888 adding data_step 5, parsed.c reading the parse),
+tailcalls.c's entry program as main, tail-calling its stage_drop for UDP to
+7004 (set by config) and stage_pass for the rest, the verdicts post hook and
+parsed.c's, statistics on. Every object
 comes from the compile cache the host tier filled
 (tests/integration/test_freplace_build.py)."""
 
@@ -46,7 +48,8 @@ def test_settings_tail_calls_and_statistics_in_freplace_mode(lab, bpffs_root, st
         first = eng.ensure_dispatcher(spec)
     assert first["changed"] and first["mode"] == "freplace"
     gen_dir = os.path.join(bpffs_root, "dispatchers", "feat", "gen-%d" % first["generation"])
-    assert sorted(os.listdir(os.path.join(gen_dir, "ext"))) == ["dp_main", "dp_post_0", "dp_pre_0", "dp_pre_1"]
+    assert sorted(os.listdir(os.path.join(gen_dir, "ext"))) == [
+        "dp_main", "dp_post_0", "dp_post_1", "dp_pre_0", "dp_pre_1", "dp_pre_2"]
 
     assert udp_burst(lab, DROP_PORT, 3) == 0, "cfg_a (match_port 7777, ACTION_DROP) drops"
     assert udp_burst(lab, OPEN_PORT, 2) == 2, "cfg_b only counts; main's stage_pass passes"
@@ -56,6 +59,9 @@ def test_settings_tail_calls_and_statistics_in_freplace_mode(lab, bpffs_root, st
     assert [counter("tails", k) for k in range(4)] == [4, 2, 2, 0], "entry, stage_pass, stage_drop, failed"
     # The post hook ran after main's tail call returned, with the stage's verdict.
     assert counter("verdicts", 2, "seen") == 2 and counter("verdicts", 0, "seen") == 2
+    # parsed.c read the dispatcher's one parse at pre (the 4 packets cfg_a let
+    # on, all IPv4, the last to the stage port) and at post.
+    assert [counter("parsed", k) for k in range(6)] == [4, 4, 0, 0, cases.TAIL_DROP_PORT, 4]
 
     calls = dispatcher_stats.counted_calls(Chain(first["chain"]["pre"], first["chain"]["post"]),
                                            FunctionRef(main["plugin"], main["function"]))
@@ -65,6 +71,7 @@ def test_settings_tail_calls_and_statistics_in_freplace_mode(lab, bpffs_root, st
     assert stats[("pre", "cfg_b")]["continue"] == stats[("pre", "cfg_b")]["runs"] == 4
     assert stats[("main", "tails")]["verdicts"] == {"TC_ACT_OK": 2, "TC_ACT_SHOT": 2}
     assert stats[("post", "verdicts")]["continue"] == 4
+    assert stats[("pre", "parsed")]["continue"] == stats[("post", "parsed")]["continue"] == 4
 
     # New settings for cfg_b: its dispatcher is rebuilt (freplace) and drops.
     with engine() as eng:

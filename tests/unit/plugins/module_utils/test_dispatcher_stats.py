@@ -53,3 +53,21 @@ def test_per_cpu_values_are_summed_by_plugin_with_verdict_names():
     assert main["verdicts"] == {"TC_ACT_OK": 7, "TC_ACT_REDIRECT": 1} and main["runs"] == 8
     xdp = dispatcher_stats.decode("xdp", calls[:1], [struct.pack("<18Q", *_hook(verdicts={1: 4, 9: 1}))])
     assert xdp[0]["verdicts"] == {"XDP_DROP": 4, "9": 1}
+
+
+def test_hooks_that_take_the_parse_get_the_dispatchers_one_parse():
+    text = dispatcher.generate_source("tc", ["a", "b"], ["c"], "m", parsed={"b", "c"})
+    assert '#include "ebpf_datapath.h"' in text
+    assert "extern int a(struct __sk_buff *ctx);" in text
+    assert "extern int b(struct __sk_buff *ctx, const struct dp_pkt *pkt);" in text
+    assert "extern int c(struct __sk_buff *ctx, const struct dp_pkt *pkt, int verdict);" in text
+    assert text.index("dp_parse((void *)(long)ctx->data") < text.index("verdict = a(ctx);")
+    assert "verdict = b(ctx, &dp_pkt);" in text and "ret = c(ctx, &dp_pkt, verdict);" in text
+    plain = dispatcher.generate_source("tc", ["a"], [], None)
+    assert "dp_parse" not in plain and "ebpf_datapath.h" not in plain, "no parse when no hook takes it"
+    # freplace stubs keep the parameter (and use it, so clang keeps passing it).
+    stubs = dispatcher.generate_source("xdp", ["dp_pre_0"], [], None, stubs=True, parsed={"dp_pre_0"})
+    assert "int dp_pre_0(struct xdp_md *ctx, const struct dp_pkt *pkt)" in stubs and "if (!ctx || !pkt)" in stubs
+    wrappers = dispatcher.extension_source("tc", [("p", "f", "dp_post_0", True)], parsed={"f"})
+    assert "int dp_ext_post_0(struct __sk_buff *ctx, const struct dp_pkt *pkt, int verdict)" in wrappers
+    assert "\tif (!pkt)\n\t\treturn verdict;\n\treturn f(ctx, pkt, verdict);" in wrappers

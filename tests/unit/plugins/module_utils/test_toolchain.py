@@ -563,7 +563,7 @@ def test_a_crashing_clang_writes_no_reproducer(project):
 def test_the_shipped_header_is_the_collections_header():
     with open(os.path.join(ROOT, "bpf", "include", "ebpf_datapath.h")) as handle:
         assert tc.SHIPPED_HEADERS["ebpf_datapath.h"] == handle.read(), (
-            "bpf/include/ebpf_datapath.h changed: copy it into toolchain.SHIPPED_HEADERS")
+            "bpf/include/ebpf_datapath.h changed: run scripts/ship-headers.py")
 
 
 def test_shipped_headers_are_rewritten_when_damaged_and_keyed_by_content(tmp_path):
@@ -633,3 +633,157 @@ def test_linux_if_h_compiles_with_glibc_headers(tmp_path):
         bare = subprocess.run([clang, "-target", "bpf", "-I" + tc.arch_include_dir(run_subprocess), "-c", str(src), "-o",
                                str(tmp_path / "bare.o")], capture_output=True, text=True, check=False)
         assert bare.returncode != 0 and "gnu/stubs-32.h" in bare.stderr
+
+
+# ---------------------------------------------------------------------------
+# bitcode and joined modules (inline mode's steps; inline_build.py)
+
+HOOK_LIB = textwrap.dedent("""\
+    #include <linux/bpf.h>
+    #include <bpf/bpf_helpers.h>
+
+    __attribute__((noinline)) int hook(struct __sk_buff *skb)
+    {
+        return skb->len > 100 ? 2 : -1;
+    }
+
+    __attribute__((noinline)) int other(struct __sk_buff *skb)
+    {
+        return 3;
+    }
+    """)
+
+HOOK_CALLER = textwrap.dedent("""\
+    #include <linux/bpf.h>
+    #include <bpf/bpf_helpers.h>
+
+    extern int hook(struct __sk_buff *skb);
+
+    SEC("tc")
+    int prog(struct __sk_buff *skb)
+    {
+        int verdict = hook(skb);
+
+        return verdict == -1 ? 0 : verdict;
+    }
+
+    char LICENSE[] SEC("license") = "GPL";
+    """)
+
+BIG_STACK = textwrap.dedent("""\
+    #include <linux/bpf.h>
+    #include <bpf/bpf_helpers.h>
+
+    SEC("tc")
+    int big(struct __sk_buff *skb)
+    {
+        volatile char buf[1024];
+
+        buf[skb->len & 1023] = 1;
+        return buf[skb->mark & 1023];
+    }
+    """)
+
+
+def btf_functions(path):
+    with libbpf.Btf.from_elf(path) as btf:
+        return sorted(f.name for f in btf.functions())
+
+
+@pytest.fixture
+def modules(tmp_path):
+    """Bitcode of a caller and of a library that defines the function it calls."""
+    (tmp_path / "lib.c").write_text(HOOK_LIB)
+    (tmp_path / "caller.c").write_text(HOOK_CALLER)
+    toolchain = Toolchain(str(tmp_path / "cache"), run_subprocess)
+    caller = toolchain.compile(str(tmp_path / "caller.c"), bitcode=True)
+    lib = toolchain.compile(str(tmp_path / "lib.c"), bitcode=True)
+    return toolchain, [(caller.object_path, caller.sha256), (lib.object_path, lib.sha256)]
+
+
+def test_bitcode_is_llvm_bitcode_cached_apart_from_the_object(project):
+    toolchain = Toolchain(project["cache"], run_subprocess)
+    first = toolchain.compile(project["src"], bitcode=True)
+    with open(first.object_path, "rb") as handle:
+        assert handle.read(4) == b"BC\xc0\xde"
+    assert first.object_path.endswith(".bc") and "-emit-llvm" in first.argv
+    assert toolchain.compile(project["src"], bitcode=True).cached
+    obj = toolchain.compile(project["src"])
+    assert not obj.cached and obj.object_path.endswith(".o") and toolchain.clang_runs == 2
+    assert program_names(obj.object_path) == ["count_and_pass"]
+
+
+def test_llvm_tools_come_from_clangs_own_directory(tmp_path):
+    toolchain = Toolchain(str(tmp_path / "cache"), run_subprocess)
+    llvm_bin = os.path.dirname(os.path.realpath(toolchain.clang.path))
+    for name in tc.JOIN_TOOLS:
+        assert toolchain.llvm_tool(name) == os.path.join(llvm_bin, name)
+    with pytest.raises(ToolchainError) as caught:
+        toolchain.llvm_tool("llvm-no-such-tool")
+    assert "apt-get install llvm-%d" % toolchain.clang.major in str(caught.value)
+
+
+def test_join_inlines_the_named_function_and_keeps_every_other_symbol(modules):
+    toolchain, parts = modules
+    joined = toolchain.join_bitcode(parts, inline=["hook"])
+    assert not joined.cached and toolchain.llvm_runs == 4
+    # hook is gone as a function (inlined, then deleted), other is kept global.
+    assert btf_functions(joined.object_path) == ["other", "prog"]
+    assert "prog" in program_names(joined.object_path)
+    # Without inlining, the same modules make a program that calls hook.
+    plain = toolchain.join_bitcode(parts)
+    assert btf_functions(plain.object_path) == ["hook", "other", "prog"]
+    assert plain.sha256 != joined.sha256
+
+
+def test_a_join_is_cached_by_its_inputs_and_a_rerun_starts_no_tool(modules, tmp_path):
+    toolchain, parts = modules
+    first = toolchain.join_bitcode(parts, inline=["hook"])
+    runs = toolchain.llvm_runs
+    again = Toolchain(toolchain.cache_dir, run_subprocess).join_bitcode(parts, inline=["hook"],
+                                                                        out_path=str(tmp_path / "copy.o"))
+    assert again.cached and again.sha256 == first.sha256 and toolchain.llvm_runs == runs
+    assert again.object_path == str(tmp_path / "copy.o")
+    # Another cpu, another order of the modules: other entries.
+    assert not toolchain.join_bitcode(parts, inline=["hook"], cpu="v2").cached
+    assert not toolchain.join_bitcode(list(reversed(parts)), inline=["hook"]).cached
+
+
+def test_a_damaged_join_entry_is_rebuilt(modules):
+    toolchain, parts = modules
+    first = toolchain.join_bitcode(parts, inline=["hook"])
+    with open(first.object_path, "ab") as handle:
+        handle.write(b"garbage")
+    again = toolchain.join_bitcode(parts, inline=["hook"])
+    assert not again.cached and again.sha256 == first.sha256
+
+
+def test_join_refuses_a_symbol_no_module_defines(modules):
+    toolchain, parts = modules
+    with pytest.raises(ToolchainError) as caught:
+        toolchain.join_bitcode(parts, inline=["hook", "nowhere"])
+    assert "cannot inline nowhere: no bitcode module given defines it" in str(caught.value)
+
+
+@pytest.mark.parametrize("kwargs", [{"cpu": "v3; rm"}, {"cpu": ""}, {"inline": ["not a symbol"]}])
+def test_join_refuses_bad_arguments_before_any_tool_runs(modules, kwargs):
+    toolchain, parts = modules
+    with pytest.raises(ToolchainError):
+        toolchain.join_bitcode(parts, **kwargs)
+    assert toolchain.llvm_runs == 0
+
+
+def test_an_llc_refusal_is_a_compile_error_with_its_message(tmp_path):
+    (tmp_path / "big.c").write_text(BIG_STACK)
+    toolchain = Toolchain(str(tmp_path / "cache"), run_subprocess)
+    bitcode = toolchain.compile(str(tmp_path / "big.c"), bitcode=True)  # the stack is codegen's business
+    with pytest.raises(CompileError) as caught:
+        toolchain.join_bitcode([(bitcode.object_path, bitcode.sha256)])
+    assert caught.value.argv[0].endswith("llc") and "stack limit" in str(caught.value)
+    assert not os.listdir(os.path.join(toolchain.cache_dir, "joined"))  # no entry, no work dir left
+
+
+def test_parse_nm_names():
+    out = ("---------------- T dp_dispatcher\n---------------- D dpp_a__counts\n"
+           "---------------- T dp_dispatcher\n\n                 U bpf_helper\n")
+    assert tc.parse_nm_names(out) == ["dp_dispatcher", "dpp_a__counts", "bpf_helper"]

@@ -162,10 +162,22 @@ def _compile_namespaced(toolchain, name, src, cflags, include_dirs, defines, ent
 
     if not movable:
         return None, []
-    try:
-        return _compile(toolchain, src, cflags, include_dirs, dict(defines, **moves(movable))), movable
-    except PluginError:
-        pass
+    # First guess, without a failing compile (failures are not cached, and a
+    # rerun must start no clang): an entry program whose address is taken in
+    # the source (`&stage` in a prog array's `.values`) stays a program.
+    with open(src, "rb") as handle:
+        text = handle.read().decode("utf-8", "replace")
+    guess = [fn for fn in movable if not re.search(r"&\s*%s\b" % re.escape(fn), text)]
+    if guess:
+        try:
+            return _compile(toolchain, src, cflags, include_dirs, dict(defines, **moves(guess))), guess
+        except PluginError:
+            pass
+    if guess != movable:
+        try:
+            return _compile(toolchain, src, cflags, include_dirs, dict(defines, **moves(movable))), movable
+        except PluginError:
+            pass
     # One at a time (cached by content): keep those that compile moved.
     kept = []
     for fn in movable:
@@ -478,12 +490,9 @@ def gpl_license_copy(toolchain, path):
     section = os.path.join(out_dir, ".tmp-%s-%d.license" % (digest, os.getpid()))
     tmp = os.path.join(out_dir, ".tmp-%s-%d.o" % (digest, os.getpid()))
     try:
-        rc, _out, err = toolchain.run(bounded([objcopy, "-O", "binary", "--only-section=license", path, section],
-                                              _TOOL_TIMEOUT))
-        if rc != 0 or not os.path.exists(section):
+        license_text = _dump_license(toolchain, objcopy, path, section)
+        if license_text is None:
             return path
-        with open(section, "rb") as handle:
-            license_text = handle.read().rstrip(b"\0")
         if license_text == b"GPL" or license_text not in _GPL_COMPATIBLE:
             atomic_write(as_is, b"")
             return path
@@ -501,6 +510,42 @@ def gpl_license_copy(toolchain, path):
         for leftover in (section, tmp):
             if os.path.exists(leftover):
                 os.unlink(leftover)
+
+
+def _dump_license(toolchain, objcopy, path, out):
+    """The license string of the object at path (llvm-objcopy writes the
+    section to out), or None when it has no license section."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import bounded
+    rc, _out, _err = toolchain.run(bounded([objcopy, "-O", "binary", "--only-section=license", path, out],
+                                           _TOOL_TIMEOUT))
+    if rc != 0 or not os.path.exists(out):
+        return None
+    with open(out, "rb") as handle:
+        data = handle.read()
+    return data.split(b"\0", 1)[0] if data else None
+
+
+def license_of(toolchain, path):
+    """The license string of a BPF object (None: it has none), read with
+    llvm-objcopy from clang's directory and remembered in the compile cache by
+    the object's content, so a rerun starts no tool."""
+    digest = sha256_file(path)
+    out_dir = os.path.join(toolchain.cache_dir, "license")
+    known = os.path.join(out_dir, digest)
+    if os.path.exists(known):
+        with open(known, "rb") as handle:
+            data = handle.read()
+        return data[1:] if data else None  # b"=" + text, or empty: none
+    objcopy = os.path.join(os.path.dirname(os.path.realpath(toolchain.clang.path)), "llvm-objcopy")
+    makedirs_private(out_dir)
+    out = os.path.join(out_dir, ".tmp-%s-%d" % (digest, os.getpid()))
+    try:
+        text = _dump_license(toolchain, objcopy, path, out)
+    finally:
+        if os.path.exists(out):
+            os.unlink(out)
+    atomic_write(known, b"" if text is None else b"=" + text)
+    return text
 
 
 def _compile(toolchain, src, cflags, include_dirs, defines):

@@ -20,7 +20,7 @@ from modhost import DROP_PORT, OPEN_PORT, TESTDATA, Host, place, udp_burst
 BPFFS = "/sys/fs/bpf"
 # Top-level entries of /sys/fs/bpf that belong to test runs (this one's root
 # and those of tests and benchmarks running in parallel), not to the host.
-_TEST_ROOTS = ("dpt-", "ebpf-datapath-test-attach-", "dpbench-")
+_TEST_ROOTS = ("dpt-", "ebpf-datapath-test-attach-", "dpbench-", "inl-")
 
 
 @pytest.fixture

@@ -94,3 +94,23 @@ def test_tail_calling_entry_program_as_a_pre_hook(host, lab):
     # stage_pass's TC_ACT_OK lets the packet on to the counter; stage_drop's ends the chain.
     assert slots(host) == [7, 4, 3, 0]
     assert host.counter("counter") == 4
+
+
+def test_moving_entry_programs_needs_no_failing_compile(tmp_path):
+    """The tail-call targets are named in the prog array's initialiser, so they
+    stay programs; the entry program that calls them moves to .text. Found
+    without a compile that fails (failures are not cached): a rebuild of the
+    same source starts no clang."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_store
+    from ansible_collections.ebpf.datapath.plugins.module_utils.generated import Builder
+    from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
+    from modhost import TESTDATA
+
+    builder = Builder(str(tmp_path / "cache"), run_subprocess)
+    src = os.path.join(TESTDATA, "tailcalls.c")
+    first = plugin_store.build(builder, None, "tails", src=src)
+    assert first.link_entries == ["tc_stages"]
+    assert sorted(first.entries) == ["stage_drop", "stage_pass", "tc_stages"]
+    assert builder.toolchain.clang_runs == 2, "the plain object and one namespaced compile"
+    again = plugin_store.build(builder, None, "tails", src=src)
+    assert builder.toolchain.clang_runs == 2 and again.same_build(first)

@@ -3,7 +3,7 @@
 """Plugin settings, tail calls, per-plugin statistics and the chain's one
 parse in freplace mode, on
 a kernel that loads BPF_PROG_TYPE_EXT programs (the VM tier; link mode is
-proven on the host: tests/integration/test_plugin_config.py,
+proven on the host: tests/integration/test_plugin_settings.py,
 test_tail_calls.py, test_plugin_stats.py).
 
 The chain (tests/freplace_cases.py feature_chain): two instances of

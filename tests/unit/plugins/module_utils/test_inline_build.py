@@ -3,7 +3,7 @@
 """The pure parts of inline_build.py, no root, no compiler: which plugins may
 be inlined, which symbols are, the one cpu of a chain, the renames of a
 plugin's bitcode, and the ELF reading the tests and the license check use.
-The build itself (clang, LLVM, the kernel) is tests/integration/test_inline_build.py."""
+The build itself (clang, LLVM, the kernel) is tests/integration/test_inline_objects.py."""
 
 import pytest
 

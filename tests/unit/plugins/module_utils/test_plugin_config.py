@@ -3,7 +3,7 @@
 """Plugin settings without root or a kernel: how recorded settings are named
 in each object, how they enter the build fingerprint, how records carry them.
 (The encoding by BTF and the loads are tested in
-tests/integration/test_plugin_config.py, on real objects.)"""
+tests/integration/test_plugin_settings.py, on real objects.)"""
 
 import hashlib
 

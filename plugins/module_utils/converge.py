@@ -226,8 +226,8 @@ class Engine:
             request = self.registry.dispatchers[dname].request
             try:
                 chain, _warnings = planner.solve(dname, request, plugins)
-                mode = planner.resolve_mode(request.mode, self._mode_facts(request.mode))
-                if mode == "link":
+                mode = planner.resolve_mode(request.mode, self._mode_facts(request, plugins))
+                if mode in ("link", "inline"):
                     planner.check_link_conflicts(request, chain, plugins)
             except DatapathError as exc:
                 raise DatapathError("plugin '%s' is used by dispatcher '%s', which its new code would break: %s"
@@ -276,10 +276,11 @@ class Engine:
         """
         return self._converge(name, self.registry.dispatchers[name].request, force=force)
 
-    def plan(self, name, request, force=False):
+    def plan(self, name, request, force=False, inline_refused=None):
         """The plan for dispatcher name to meet request (kernel facts gathered here, read-only)."""
         old = self.registry.dispatchers.get(name)
         plan = planner.plan_dispatcher(name, old, request, self.registry.plugins, self._kernel_facts(old, request),
+                                       inline_refused=inline_refused,
                                        force=force)
         self.warnings.extend(plan.warnings)
         return plan
@@ -309,19 +310,44 @@ class Engine:
                 self.registry.dispatchers[name] = self.registry.dispatchers[name].replace(request=request)
                 self.save()
             return plan.result()
-        return self._apply(plan)
+        try:
+            return self._apply(plan)
+        except _InlineRefused as refused:
+            # mode auto: the chain does not build inline (the verifier, a jump
+            # too far...). Nothing changed; the next mode is built instead and
+            # the refusal recorded, so a rerun does not try again.
+            plan = self.plan(name, request, force=force,
+                             inline_refused={"fingerprint": plan.fingerprint, "reason": str(refused.error)})
+            self.warnings.append("dispatcher %s: mode auto built %s, not inline: %s" % (name, plan.mode, refused.error))
+            return self._apply(plan)
 
-    def _mode_facts(self, requested):
-        """The kernel facts mode resolution needs (probed only when not link)."""
-        if requested == "link":
-            return planner.KernelFacts()
-        from ansible_collections.ebpf.datapath.plugins.module_utils import probe
-        ok = probe.has_freplace()
-        return planner.KernelFacts(freplace=ok, freplace_reason="" if ok else probe.freplace_reason())
+    def _mode_facts(self, request, plugins=None):
+        """The facts mode resolution needs: for inline, whether every plugin
+        of the request was installed from source and this host compiles; for
+        freplace, whether the kernel loads EXT programs (probed only when
+        asked)."""
+        requested = request.mode
+        facts = planner.KernelFacts()
+        if requested in ("inline", "auto"):
+            facts.inline, facts.inline_reason = self._inline_possible(request, plugins or self.registry.plugins)
+        if requested in ("freplace", "auto"):
+            from ansible_collections.ebpf.datapath.plugins.module_utils import probe
+            ok = probe.has_freplace()
+            facts.freplace, facts.freplace_reason = ok, "" if ok else probe.freplace_reason()
+        return facts
+
+    def _inline_possible(self, request, plugins):
+        """(True, "") when the request's plugins can be compiled inline here."""
+        if not getattr(self.toolchain, "compile_on_host", True):
+            return False, "inline mode compiles the plugins' sources on the target, and build_on is controller"
+        prebuilt = sorted(p for p in request.plugins() if p in plugins and "src" not in plugins[p].source)
+        if prebuilt:
+            return False, "plugin %s installed from a prebuilt object only" % ", ".join("'%s'" % p for p in prebuilt)
+        return True, ""
 
     def _kernel_facts(self, old, request):
         """What the kernel runs at the recorded attach point (reads only)."""
-        facts = self._mode_facts(request.mode)
+        facts = self._mode_facts(request)
         if old is None:
             return facts
         ap = AttachPoint.of(old.request)
@@ -369,8 +395,10 @@ class Engine:
         self.toolchain.require(disp_mod.generated_sources(plan.build, self.registry.plugins))
         try:
             built = disp_mod.build(plan.build, self.registry.plugins, self.toolchain, self.layout, name, prog_pin)
-        except BaseException:
+        except BaseException as exc:
             self._discard_generation(name, number)
+            if plan.mode == "inline" and request.mode == "auto" and isinstance(exc, DatapathError):
+                raise _InlineRefused(exc)
             raise
         crash_point("after_pin")
         prog_id = _prog_id(built.fd)
@@ -596,6 +624,14 @@ class Engine:
                 "used_by": self.dispatchers_using(name),
             })
         return {"dispatchers": dispatchers, "plugins": plugins}
+
+
+class _InlineRefused(Exception):
+    """An inline build that mode auto tried failed (carries the error)."""
+
+    def __init__(self, error):
+        super(_InlineRefused, self).__init__(str(error))
+        self.error = error
 
 
 def _dispatcher():

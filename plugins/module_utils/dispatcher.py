@@ -301,7 +301,24 @@ def build_link(toolchain, layout, name, family, chain, main, plugins, prog_pin, 
     """
     linked, used = prepare_link(toolchain, layout, family, chain, main, plugins, final, stats)
     crash_point("after_compile")
+    return load_joined(layout, linked, used, plugins, prog_pin)
 
+
+def build_inline(toolchain, layout, name, family, chain, main, plugins, prog_pin, final=(), stats=False):
+    """Build, load and pin an inline-mode dispatcher: the chain compiled into
+    one program (inline_build.prepare_inline), loaded exactly as a linked one
+    (its maps bound to the plugins' pins). InlineError when a plugin cannot be
+    inlined; on any failure nothing stays pinned."""
+    del name
+    from ansible_collections.ebpf.datapath.plugins.module_utils import inline_build
+    built = inline_build.prepare_inline(toolchain, layout, family, chain, main, plugins, final, stats)
+    crash_point("after_compile")
+    return load_joined(layout, built.object_path, built.used, plugins, prog_pin, what="inline")
+
+
+def load_joined(layout, linked, used, plugins, prog_pin, what="with its plugins"):
+    """Load and pin a dispatcher object that contains its plugins' code (link
+    or inline mode): used names the plugins whose maps it binds."""
     # Which pinned map each map of the linked object is.
     map_pins = {}
     for p in used:
@@ -326,7 +343,7 @@ def build_link(toolchain, layout, name, family, chain, main, plugins, prog_pin, 
             obj.load()
         except libbpf.BpfError as exc:
             raise DispatcherError(
-                "the kernel refused the dispatcher with its plugins: %s" % exc, log=exc.log or "")
+                "the kernel refused the dispatcher %s: %s" % (what, exc), log=exc.log or "")
         crash_point("after_load")
         prog = obj.program(DISPATCHER_FUNC)
         layout.ensure_bpffs_dir(os.path.dirname(prog_pin))
@@ -524,6 +541,8 @@ def generated_sources(inputs, plugins):
     if inputs["mode"] == "freplace":
         source, wrappers = freplace_sources(inputs["kind"], chain, main, plugins, final, stats)
         return [("dispatcher_freplace", source)] + [("freplace_wrappers", text) for _p, _b, text in wrappers]
+    if inputs["mode"] == "inline":
+        return []  # compiled to bitcode with the plugins' sources, on the host (never shipped)
     return [("dispatcher", link_source(inputs["kind"], chain, main, plugins, final, stats))]
 
 
@@ -652,4 +671,6 @@ def build(inputs, plugins, toolchain, layout, name, prog_pin):
     stats = inputs.get("stats", False)
     if inputs["mode"] == "freplace":
         return build_freplace(toolchain, layout, name, inputs["kind"], chain, main, plugins, prog_pin, final, stats)
+    if inputs["mode"] == "inline":
+        return build_inline(toolchain, layout, name, inputs["kind"], chain, main, plugins, prog_pin, final, stats)
     return build_link(toolchain, layout, name, inputs["kind"], chain, main, plugins, prog_pin, final, stats)

@@ -50,17 +50,23 @@ class KernelFacts(Record):
     current_pinned   the running generation's program is still pinned
     freplace         whether the kernel loads BPF_PROG_TYPE_EXT programs (None: not asked)
     freplace_reason  why not, when it does not
+    inline           whether this host can build the request's plugins inline: every
+                     one installed from source, compiled here (None: not asked)
+    inline_reason    why not, when it cannot
     """
 
-    FIELDS = ("running_prog_id", "adoptable", "current_pinned", "freplace", "freplace_reason")
+    FIELDS = ("running_prog_id", "adoptable", "current_pinned", "freplace", "freplace_reason", "inline",
+              "inline_reason")
 
     def __init__(self, running_prog_id=None, adoptable=None, current_pinned=False, freplace=None,
-                 freplace_reason=""):
+                 freplace_reason="", inline=None, inline_reason=""):
         self.running_prog_id = running_prog_id
         self.adoptable = adoptable
         self.current_pinned = current_pinned
         self.freplace = freplace
         self.freplace_reason = freplace_reason
+        self.inline = inline
+        self.inline_reason = inline_reason
 
 
 class Plan(Record):
@@ -81,11 +87,11 @@ class Plan(Record):
 
     FIELDS = ("name", "changed", "request", "chain", "mode", "generation", "build", "fingerprint", "before",
               "after", "base_attachment", "running_prog_id", "adopt", "move_from", "release", "warnings",
-              "record_request", "prog_id")
+              "record_request", "prog_id", "mode_reason", "inline_refused")
 
     def __init__(self, name, changed, request, chain, mode, generation, before, after, build=None,
                  fingerprint=None, base_attachment=None, running_prog_id=None, adopt=None, move_from=None,
-                 release=(), warnings=(), record_request=False, prog_id=None):
+                 release=(), warnings=(), record_request=False, prog_id=None, mode_reason="", inline_refused=None):
         self.name = name
         self.changed = changed
         self.request = request
@@ -104,12 +110,17 @@ class Plan(Record):
         self.warnings = list(warnings)
         self.record_request = record_request
         self.prog_id = prog_id
+        self.mode_reason = mode_reason  # why mode auto picked what it picked
+        self.inline_refused = inline_refused  # recorded with the dispatcher (schema.Dispatcher.inline_refused)
 
     def result(self):
         """The answer a module reports."""
-        return {"changed": self.changed, "before": self.before, "after": self.after,
-                "generation": self.generation, "mode": self.mode, "chain": self.chain.to_json(),
-                "prog_id": self.prog_id}
+        out = {"changed": self.changed, "before": self.before, "after": self.after,
+               "generation": self.generation, "mode": self.mode, "chain": self.chain.to_json(),
+               "prog_id": self.prog_id}
+        if self.mode_reason:
+            out["mode_reason"] = self.mode_reason
+        return out
 
 
 class RollbackPlan(Record):
@@ -165,12 +176,29 @@ def describe_dispatcher(disp):
 
 # ------------------------------------------------------------------ solving
 
-def resolve_mode(requested, facts):
-    """auto -> freplace where the kernel loads EXT programs, else link."""
+def resolve_mode(requested, facts, inline_refused=""):
+    """auto -> inline where every plugin has source here (and the same inline
+    build was not refused before: inline_refused says why), else freplace where
+    the kernel loads EXT programs, else link."""
+    return resolve_mode_why(requested, facts, inline_refused)[0]
+
+
+def resolve_mode_why(requested, facts, inline_refused=""):
+    """(mode, why auto picked it: "" for an explicit mode)."""
     if requested == "link":
-        return "link"
+        return "link", ""
+    if requested == "inline":
+        if not facts.inline:
+            raise DatapathError("mode inline cannot be built here: %s; use mode: link or mode: auto"
+                                % facts.inline_reason)
+        return "inline", ""
     if requested == "auto":
-        return "freplace" if facts.freplace else "link"
+        if facts.inline and not inline_refused:
+            return "inline", "inline: every plugin of the chain has source, compiled on this host"
+        why_not = inline_refused or facts.inline_reason or "not asked"
+        if facts.freplace:
+            return "freplace", "freplace: not inline (%s); the kernel loads extension programs" % why_not
+        return "link", "link: not inline (%s); not freplace (%s)" % (why_not, facts.freplace_reason or "not asked")
     if not facts.freplace:
         raise DatapathError(
             "mode freplace needs BPF_PROG_TYPE_EXT programs, and this kernel refuses them (%s); "
@@ -312,14 +340,28 @@ def swap_base(attachment, running_prog_id):
     return attachment
 
 
-def plan_dispatcher(name, old, request, plugins, facts, force=False):
+def plan_dispatcher(name, old, request, plugins, facts, force=False, inline_refused=None):
     """The Plan that brings dispatcher name from its record ``old`` (None: new)
     to ``request``. force rebuilds even when the running generation matches
-    (its plugins' maps were pinned again, so it no longer shares them)."""
+    (its plugins' maps were pinned again, so it no longer shares them).
+    inline_refused: {"fingerprint", "reason"} of an inline build that just
+    failed (mode auto), else the one on record."""
     request.validate(name)
-    mode = resolve_mode(request.mode, facts)
+    mode, mode_reason = resolve_mode_why(request.mode, facts)
     chain, warnings = solve(name, request, plugins)
-    if mode == "link":
+    refused = inline_refused or (old.inline_refused if old is not None else None)
+    if mode == "inline" and request.mode == "auto" and refused:
+        # The same inline build failed before (the verifier, a jump too far):
+        # auto takes the next mode without trying again.
+        tried = build_inputs(program_family(request.attach), chain, request.main, plugins, mode, final_hooks(request),
+                             request.stats)
+        if fingerprint(tried) == refused.get("fingerprint"):
+            mode, mode_reason = resolve_mode_why(request.mode, facts, refused.get("reason") or "refused")
+        else:
+            refused = None
+    elif mode != "inline" or request.mode != "auto":
+        refused = None
+    if mode in ("link", "inline"):
         check_link_conflicts(request, chain, plugins)
     build = build_inputs(program_family(request.attach), chain, request.main, plugins, mode, final_hooks(request),
                          request.stats)
@@ -341,7 +383,8 @@ def plan_dispatcher(name, old, request, plugins, facts, force=False):
     if (not force and not moved and current is not None and current.fingerprint == fp and running is not None
             and running == current.prog_id and facts.current_pinned):
         return Plan(name, False, request, old.chain, old.mode_effective, current.number, before, before,
-                    warnings=warnings, record_request=(old.request != request), prog_id=current.prog_id)
+                    warnings=warnings, record_request=(old.request != request), prog_id=current.prog_id,
+                    mode_reason=mode_reason)
 
     number = old.next_generation() if old is not None else 1
     kept = [] if old is None or moved else list(old.generations)
@@ -353,7 +396,8 @@ def plan_dispatcher(name, old, request, plugins, facts, force=False):
     return Plan(name, True, request, chain, mode, number, before, after, build=build, fingerprint=fp,
                 base_attachment=base, running_prog_id=running, adopt=adopt,
                 move_from=old.attachment if moved else None, release=release, warnings=warnings,
-                prog_id=current.prog_id if current is not None else None)
+                prog_id=current.prog_id if current is not None else None, mode_reason=mode_reason,
+                inline_refused=refused if mode != "inline" else None)
 
 
 def record_before_swap(plan, old):
@@ -377,7 +421,8 @@ def record_after_swap(plan, disp, attachment, prog_id, prog_pin):
                    plan.request.generation_request())]
     return disp.replace(attachment=attachment, pending=None, generation=plan.generation,
                         high_water=max(disp.high_water, plan.generation), mode_effective=plan.mode,
-                        chain=plan.chain, generations=generations[-plan.request.keep_generations:])
+                        chain=plan.chain, generations=generations[-plan.request.keep_generations:],
+                        inline_refused=plan.inline_refused)
 
 
 def record_after_rollback(disp, target, attachment):

@@ -41,7 +41,7 @@ from ansible_collections.ebpf.datapath.plugins.module_utils.errors import Datapa
 SCHEMA_VERSION = 2
 
 ATTACH_POINTS = ("tc_ingress", "tc_egress", "xdp", "cilium_custom")
-MODES = ("auto", "link", "freplace")
+MODES = ("auto", "link", "freplace", "inline")
 TC_BACKENDS = ("auto", "tcx", "clsact")
 HOOKS = ("pre", "post")
 # How an entry program's verdict enters the chain: its pass verdict (and -1)
@@ -574,10 +574,10 @@ class Dispatcher(Record):
     never used twice."""
 
     FIELDS = ("name", "request", "mode_effective", "chain", "generation", "generations", "attachment", "pending",
-              "high_water")
+              "high_water", "inline_refused")
 
     def __init__(self, name, request, mode_effective=None, chain=None, generation=None, generations=(),
-                 attachment=None, pending=None, high_water=0):
+                 attachment=None, pending=None, high_water=0, inline_refused=None):
         self.name = name
         self.request = request
         self.mode_effective = mode_effective
@@ -587,6 +587,9 @@ class Dispatcher(Record):
         self.attachment = attachment
         self.pending = pending
         self.high_water = max([high_water or 0, generation or 0] + [g.number for g in self.generations])
+        # mode auto: the inline build that failed ({"fingerprint", "reason"}), so
+        # a rerun with the same inputs picks the next mode without trying again.
+        self.inline_refused = dict(inline_refused) if inline_refused else None
 
     def current_generation(self):
         for gen in self.generations:
@@ -609,7 +612,7 @@ class Dispatcher(Record):
                    Chain.from_json(data.get("chain")), data.get("generation"),
                    [Generation.from_json(g) for g in data.get("generations", [])],
                    Attachment.from_json(data.get("attachment")), Pending.from_json(data.get("pending")),
-                   data.get("high_water", 0))
+                   data.get("high_water", 0), data.get("inline_refused"))
 
     def to_json(self):
         out = self.request.to_json()
@@ -619,6 +622,8 @@ class Dispatcher(Record):
                     "high_water": self.high_water})
         if self.pending is not None:
             out["pending"] = self.pending.to_json()
+        if self.inline_refused:
+            out["inline_refused"] = dict(self.inline_refused)
         return out
 
 

@@ -87,12 +87,21 @@ options:
     type: str
   mode:
     description:
-      - How the chain is built. V(link) joins dispatcher and plugins with libbpf's static linker into one program
-        (runs on every kernel with BPF-to-BPF calls). V(freplace) replaces dispatcher stubs with extension programs
-        (BPF_PROG_TYPE_EXT). V(auto) picks freplace where the kernel loads extension programs and this version supports
-        it, link otherwise; the choice is returned in RV(mode).
+      - How the chain is built. V(inline) compiles the dispatcher and the plugins' sources into one program in which
+        every plugin call is inlined (no call costs anything; LLVM bitcode joined with C(llvm-link), on the host that
+        compiles, so it needs O(build_on=target) and every hooked plugin installed from O(ebpf.datapath.datapath_plugin#module:src)).
+        V(link) joins dispatcher and plugins with libbpf's static linker into one program, each plugin a BPF-to-BPF
+        call (runs on every kernel with BPF-to-BPF calls). V(freplace) replaces dispatcher stubs with extension
+        programs (BPF_PROG_TYPE_EXT).
+      - V(auto) picks inline where every plugin of the chain has source and this host compiles, else freplace where
+        the kernel loads extension programs, else link; an inline build that fails (the verifier refuses the joined
+        program, a chain longer than a BPF jump) falls back to the next mode in the same run, with a warning, and is
+        remembered so a rerun does not try it again. The choice is returned in RV(mode), the reason in
+        RV(mode_reason).
+      - In every mode the swap is atomic, generations, rollback and restore work the same, and maps are the plugins'
+        pins.
     type: str
-    choices: [auto, link, freplace]
+    choices: [auto, link, freplace, inline]
     default: auto
   main:
     description:
@@ -268,7 +277,13 @@ mode:
   description: The mode the chain was built in (what V(auto) chose).
   returned: when O(state=present)
   type: str
-  sample: link
+  sample: inline
+mode_reason:
+  description: With O(mode=auto), why it picked RV(mode).
+  returned: when O(state=present) and O(mode=auto)
+  type: str
+  sample: "inline: every plugin of the chain has source, compiled on this host"
+  version_added: 0.3.0
 generation:
   description: Number of the running generation of this dispatcher.
   returned: when O(state=present)
@@ -313,7 +328,7 @@ def main():
             custom_hook=dict(type="str", choices=["ipv4_ingress", "ipv4_egress", "ipv6_ingress", "ipv6_egress"]),
             cilium_globals=dict(type="path", default=DEFAULT_CILIUM_GLOBALS),
             netns=dict(type="str"),
-            mode=dict(type="str", choices=["auto", "link", "freplace"], default=DEFAULT_MODE),
+            mode=dict(type="str", choices=["auto", "link", "freplace", "inline"], default=DEFAULT_MODE),
             main=dict(type="dict", options=dict(plugin=dict(type="str", required=True),
                                                 function=dict(type="str", required=True))),
             tc_backend=dict(type="str", choices=["auto", "tcx", "clsact"], default=DEFAULT_TC_BACKEND),
@@ -377,9 +392,10 @@ def main():
                 module.exit_json(changed=result["changed"], diff=diff_of(result))
             result = eng.ensure_dispatcher(spec)
             report_warnings(module, eng)
+            extra = {"mode_reason": result["mode_reason"]} if result.get("mode_reason") else {}
             module.exit_json(changed=result["changed"], mode=result.get("mode"), generation=result.get("generation"),
                              chain=result.get("chain"), prog_id=result.get("prog_id"),
-                             diff=diff_of(result))
+                             diff=diff_of(result), **extra)
     except errors as exc:
         fail(module, exc)
 

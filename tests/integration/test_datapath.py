@@ -10,9 +10,9 @@ oracle independent of the modules under test.
 Attach points: tc ingress and egress on tcx and on clsact, and XDP, all on an
 interface inside a network namespace.
 
-DATAPATH_TEST_MODE picks the mode the dispatchers are built in (default link).
-The stock-kernel VM tier runs this file once per mode (tests/vm/datapath.sh);
-tcx cases run on the host tier only, since Debian 12's kernel has no tcx.
+The core tests run in link mode and in inline mode (the `mode` fixture;
+DATAPATH_TEST_MODE=link or inline picks one). freplace mode is proven in the
+stock-kernel VM (tests/vm/), since this kernel refuses extension programs.
 """
 
 import os
@@ -21,10 +21,12 @@ import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import probe
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import Layout, Lock
+from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
+from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
 
 from modhost import DROP_PORT, OPEN_PORT, TESTDATA, Host, fn, place, udp_burst
 
-MODE = os.environ.get("DATAPATH_TEST_MODE", "link")
+MODES = os.environ.get("DATAPATH_TEST_MODE", "link,inline").split(",")
 
 # (attach, tc_backend, side): side "b" = on the receiver's end (ingress), "a" = sender's end (egress)
 ATTACH_POINTS = [
@@ -40,6 +42,13 @@ ATTACH_POINTS = [
 def host(lab, bpffs_root, state_dir):
     lab.quiet()  # counters are compared after sequential reads: no stray packets
     return Host(lab, bpffs_root, state_dir)
+
+
+@pytest.fixture(params=MODES)
+def mode(request):
+    """The mode the core tests build in: link (a BPF-to-BPF call per plugin)
+    and inline (the chain compiled into one program)."""
+    return request.param
 
 
 def chain_spec(attach, order_twin_after_dropper=True):
@@ -60,14 +69,14 @@ def install_test_plugins(host):
 
 
 @pytest.mark.parametrize("attach,backend,side", ATTACH_POINTS)
-def test_chain_order_verdicts_and_survival(host, lab, attach, backend, side):
+def test_chain_order_verdicts_and_survival(host, lab, mode, attach, backend, side):
     install_test_plugins(host)
-    args = dict(name="d1", attach=attach, mode=MODE, plugins=chain_spec(attach), **place(lab, side))
+    args = dict(name="d1", attach=attach, mode=mode, plugins=chain_spec(attach), **place(lab, side))
     if backend:
         args["tc_backend"] = backend
     first = host.run("dispatcher", **args)
     assert first["changed"] is True
-    assert first["mode"] == MODE
+    assert first["mode"] == mode
     assert first["chain"]["pre"] == [["counter", fn("count", attach)], ["dropper", fn("drop_port", attach)],
                                      ["twin", fn("count", attach)]]
 
@@ -109,9 +118,9 @@ def test_chain_order_verdicts_and_survival(host, lab, attach, backend, side):
     assert host.run("dispatcher", name="d1", state="absent")["changed"] is False
 
 
-def test_check_mode_and_diff_touch_nothing(host, lab):
+def test_check_mode_and_diff_touch_nothing(host, lab, mode):
     install_test_plugins(host)
-    args = dict(name="d2", attach="tc_ingress", mode=MODE, plugins=chain_spec("tc_ingress"), **place(lab, "b"))
+    args = dict(name="d2", attach="tc_ingress", mode=mode, plugins=chain_spec("tc_ingress"), **place(lab, "b"))
     preview = host.run("dispatcher", _check=True, **args)
     assert preview["changed"] is True
     assert "counter.count -> dropper.drop_port -> twin.count" in preview["diff"]["after"]
@@ -123,9 +132,9 @@ def test_check_mode_and_diff_touch_nothing(host, lab):
     assert host.run("dispatcher", **args)["changed"] is False
 
 
-def test_per_hook_tasks_reach_the_same_chain(host, lab):
+def test_per_hook_tasks_reach_the_same_chain(host, lab, mode):
     install_test_plugins(host)
-    base = dict(name="d3", attach="tc_ingress", mode=MODE, **place(lab, "b"))
+    base = dict(name="d3", attach="tc_ingress", mode=mode, **place(lab, "b"))
     host.run("dispatcher", **base)
     for entry in chain_spec("tc_ingress"):
         result = host.run("datapath_hook", dispatcher="d3", **entry)
@@ -169,9 +178,9 @@ if not probe.has_freplace():
 
 
 @pytest.mark.parametrize("case", FAILURES)
-def test_failures_leave_the_running_chain(host, lab, case):
+def test_failures_leave_the_running_chain(host, lab, mode, case):
     install_test_plugins(host)
-    good = dict(name="d4", attach="tc_ingress", mode=MODE, plugins=chain_spec("tc_ingress"), **place(lab, "b"))
+    good = dict(name="d4", attach="tc_ingress", mode=mode, plugins=chain_spec("tc_ingress"), **place(lab, "b"))
     host.run("dispatcher", **good)
     prog = _running_prog(host, "d4")
     pins_before = sorted(_walk(host.bpffs_root))
@@ -236,9 +245,9 @@ def test_failures_leave_the_running_chain(host, lab, case):
     assert udp_burst(lab, OPEN_PORT, 5) == 5
 
 
-def test_plugin_removal_refused_while_hooked(host, lab):
+def test_plugin_removal_refused_while_hooked(host, lab, mode):
     install_test_plugins(host)
-    host.run("dispatcher", name="d6", attach="tc_ingress", mode=MODE, plugins=chain_spec("tc_ingress"),
+    host.run("dispatcher", name="d6", attach="tc_ingress", mode=mode, plugins=chain_spec("tc_ingress"),
              **place(lab, "b"))
     res = host.run("datapath_plugin", _fail=True, name="dropper", state="absent")
     assert "still hooked" in res["msg"] and "d6" in res["msg"]
@@ -253,24 +262,36 @@ def test_plugin_removal_refused_while_hooked(host, lab):
     assert list(_walk(host.bpffs_root)) == []
 
 
-def test_auto_mode_follows_the_probe(host, lab):
-    """auto picks freplace where EXT programs load (the VM), link where not (this host)."""
+def test_auto_mode_picks_inline_where_every_plugin_has_source(host, lab, tmp_path):
+    """auto: inline when every plugin of the chain was installed from source
+    (and this host compiles), else freplace where EXT programs load (the VM),
+    else link (this host); the result says why."""
     install_test_plugins(host)
-    expected = "freplace" if probe.has_freplace() else "link"
     res = host.run("dispatcher", name="d7", attach="tc_ingress", mode="auto",
                    plugins=chain_spec("tc_ingress")[:1], **place(lab, "b"))
-    assert res["mode"] == expected
-    info = host.run("datapath_info", dispatcher="d7")
-    assert info["dispatchers"][0]["mode_effective"] == expected
+    assert res["mode"] == "inline" and res["mode_reason"].startswith("inline: every plugin")
+    assert host.run("datapath_info", dispatcher="d7")["dispatchers"][0]["mode_effective"] == "inline"
+    # A plugin installed from a prebuilt object cannot be compiled inline.
+    obj = str(tmp_path / "twin.o")
+    Toolchain(str(tmp_path / "cache"), run_subprocess).compile(os.path.join(TESTDATA, "counter_twin.c"), out_path=obj)
+    host.run("datapath_plugin", name="obj_twin", object=obj)
+    expected = "freplace" if probe.has_freplace() else "link"
+    plugins = chain_spec("tc_ingress")[:1] + [{"plugin": "obj_twin", "function": "count"}]
+    res = host.run("dispatcher", name="d7", attach="tc_ingress", mode="auto", plugins=plugins, **place(lab, "b"))
+    assert res["changed"] is True and res["mode"] == expected
+    assert "plugin 'obj_twin' installed from a prebuilt object only" in res["mode_reason"]
+    failed = host.run("dispatcher", name="d7", attach="tc_ingress", mode="inline", _fail=True, plugins=plugins,
+                      **place(lab, "b"))
+    assert "mode inline cannot be built here: plugin 'obj_twin' installed from a prebuilt object only" in failed["msg"]
 
 
-def test_sixty_four_plugins_at_one_hook(host, lab, tmp_path):
+def test_sixty_four_plugins_at_one_hook(host, lab, mode, tmp_path):
     """A chain of 64 plugins (one source installed under 64 names) loads and runs."""
     names = ["p%02d" % i for i in range(64)]
     for name in names:
         host.plugin(name, "counter.c")
     plugins = [{"plugin": n, "function": "count"} for n in names]
-    res = host.run("dispatcher", name="d64", attach="tc_ingress", mode=MODE, plugins=plugins, **place(lab, "b"))
+    res = host.run("dispatcher", name="d64", attach="tc_ingress", mode=mode, plugins=plugins, **place(lab, "b"))
     assert [p for p, _function in res["chain"]["pre"]] == names
     assert udp_burst(lab, OPEN_PORT, 6) == 6
     counts = [host.counter(n) for n in names]

@@ -195,6 +195,12 @@ def generate_source(family, pre, post, main=None, label="", stubs=False, entries
         lines += ["\t\tverdict = ret;", "\t\tgoto out;", "\t}"]
     lines += ["\tgoto out;", "out:"]
     if family == "tc":
+        if parsed:
+            # With the parse inlined (mode inline), LLVM keeps ctx + 64 from the
+            # save above in a register and stores through it here, which the
+            # verifier refuses ("dereference of modified ctx ptr"): make it
+            # take ctx as it is now. Costs no instruction.
+            lines.append('\tasm volatile("" : "+r"(ctx));')
         lines.append("\tctx->cb[DP_CB_CILIUM_CUSTOM] = saved_cb;")
     lines += ["\treturn verdict;", "}", ""]
     if license:

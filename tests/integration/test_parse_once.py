@@ -57,3 +57,22 @@ def test_a_bad_signature_names_the_parse_parameter(host, lab):
                       plugins=[{"plugin": "parsed", "function": "parsed_post"}])
     assert "a pre hook at this attach point needs int parsed_post(struct __sk_buff *, struct dp_pkt *)" in \
         failed["msg"], failed["msg"]
+
+
+@pytest.mark.parametrize("attach", ["tc_ingress", "xdp"])
+def test_the_parse_inline(host, lab, attach):
+    """In inline mode the parse and the hooks reading it are one function
+    LLVM optimises together; at tc the dispatcher's cb[4] restore must still
+    address ctx as the verifier wants (a compiler barrier, see dispatcher.py)."""
+    host.plugin("parsed", "parsed.c")
+    xdp = attach == "xdp"
+    plugins = [{"plugin": "parsed", "function": "parsed_drop_xdp" if xdp else "parsed_drop"}]
+    if not xdp:
+        plugins.append({"plugin": "parsed", "function": "parsed_post", "hook": "post"})
+    args = dict(name="pi", attach=attach, mode="inline", tc_backend="tcx", **place(lab, "b"), plugins=plugins)
+    assert host.run("dispatcher", **args)["mode"] == "inline"
+    assert udp_burst(lab, DROP_PORT, 3) == 0
+    assert udp_burst(lab, OPEN_PORT, 2) == 2
+    assert slots(host)[DROPS] == 3 and slots(host)[LAST_PORT] in (DROP_PORT, OPEN_PORT)
+    assert host.run("dispatcher", stats=True, **args)["changed"] is True, "and with statistics on"
+    assert udp_burst(lab, OPEN_PORT, 2) == 2

@@ -89,12 +89,15 @@ def traffic(d, out_dir, prefix):
     if not tr:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    labels = {"none": "no dispatcher", "0": "dispatcher, 0 plugins", "8": "dispatcher, 8 plugins"}
+    labels = {"none": "no program", "direct": "pass-through program", "0": "dispatcher, 0 plugins",
+              "8": "dispatcher, 8 plugins (link)", "8i": "dispatcher, 8 plugins inline"}
     for key, ax, ylabel, title in (
             ("pps", axes[0], "thousand packets per second", "per second: 8 vs 0 plugins %.1f %%"
              % (tr["ratio_8_vs_0"] * 100.0)),
             ("per_cpu_s", axes[1], "thousand packets per CPU-second of the sender",
-             "per CPU-second: 8 vs 0 plugins %.1f %%" % (tr["cpu_ratio_8_vs_0"] * 100.0))):
+             "per CPU-second: 8 vs 0 plugins %.1f %%%s" % (
+                 tr["cpu_ratio_8_vs_0"] * 100.0, "; 8 inline vs none %.1f %%" % (tr["cpu_ratio_8i_vs_none"] * 100.0)
+                 if "cpu_ratio_8i_vs_none" in tr else ""))):
         for config in tr["configs"]:
             ax.plot(range(1, len(tr[key][config]) + 1), [v / 1000.0 for v in tr[key][config]], "o-",
                     label=labels.get(config, config))

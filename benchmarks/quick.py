@@ -10,14 +10,18 @@ file each in benchmarks/):
    call and a tail call, native call/return costs: why the numbers are what
    they are;
 2. packet_path: BPF_PROG_TEST_RUN of direct, link, tail-call and inline
-   variants, and 8 working plugins inline against a hand-merged program;
+   variants (inline: the collection's inline_build.prepare_inline), 8 working
+   plugins inline against a hand-merged program, each parsing and on the
+   chain's one parse (struct dp_pkt);
+2b. stats_cost: per-plugin statistics (stats: true) on vs off, link and inline;
 3. entry_hooks: entry programs (SEC("tc"), own verdicts) as hooks against
    plain hook functions, link mode, paired runs;
 4. solver: 10,000 entries, 50,000 constraints;
 5. control: module runs (first apply, no-op rerun, chain change, clang runs);
 6. map_module: datapath_map module runs with 10,000 entries (write, no-op
    rerun, exact removal);
-7. traffic: packets per second through a veth, 0 vs 8 plugins;
+7. traffic: packets per second through a veth: no program, a pass-through
+   program, 0 and 8 plugins in link mode, 8 plugins inline;
 8. swap: 200 chain changes under load, stamped packets, per attach backend;
 9. vm_freplace (full mode only): freplace next to link mode in the stock-kernel VM.
 
@@ -38,6 +42,7 @@ import jit_facts
 import map_module
 import packet_path
 import solver
+import stats_cost
 import swap
 import traffic
 import vm_freplace
@@ -98,6 +103,7 @@ def main(argv=None):
                                                              facts["load_average_at_start"][0]))
         sections["jit"] = jit_facts.collect(scratch)
         sections["packet_path"] = packet_path.bench(scratch, conf["repeat"], conf["runs"])
+        sections["stats"] = stats_cost.bench(scratch, conf["repeat"], conf["runs"])
         sections["entry_hooks"] = entry_hooks.bench(scratch, conf["repeat"], conf["runs"])
         sections["solver"] = solver.bench(runs=conf["solver_runs"])
         sections["control_plane"] = control.bench(scratch, conf["control_reruns"])
@@ -128,6 +134,7 @@ def main(argv=None):
         "details": sections,
     }
     result.update(packet_path.summary(sections["packet_path"]))
+    result.update(stats_cost.summary(sections["stats"]))
     result.update(entry_hooks.summary(sections["entry_hooks"]))
     result.update(control.summary(sections["control_plane"]))
     result.update(map_module.summary(sections["datapath_map"]))

@@ -18,6 +18,12 @@ ROOT = os.path.dirname(HERE)
 NM = "not measured"
 # Module time of a no-op rerun of datapath_plugin and of dispatcher (issue 14).
 NOOP_RERUN_GOAL_S = 0.030
+# Issue 14: inline per no-op plugin, parse-once inline over hand-merged, real
+# traffic 8 inline vs no program (per sender CPU-second), statistics per plugin.
+INLINE_PER_PLUGIN_GOAL_NS = 0.1
+PARSE_ONCE_RATIO_GOAL = 1.02
+TRAFFIC_INLINE_GOAL = 0.99
+STATS_PER_PLUGIN_GOAL_NS = 2.0
 # Module time of one datapath_map task with 10,000 entries (issue 13): under this.
 MAP_10K_GOAL_S = 1.0
 # The plots benchmarks/plots.py draws: (title, file name after "<mode>-").
@@ -59,6 +65,10 @@ def at_least(value, limit, show):
     if value is None:
         return NM
     return "met" if value >= limit else "**missed** by %s" % show(limit - value)
+
+
+def mitigations_text(mitigations):
+    return "; ".join("%s: %s" % kv for kv in sorted((mitigations or {}).items())) or "none reported"
 
 
 def _sum(runs, key):
@@ -122,6 +132,18 @@ def goals(d):
                native.get("retpoline_jmp", float("nan")), native.get("plain_jmp", float("nan")),
                d["ns_per_hop_tailcall"], d["ns_per_plugin_inline"]))
 
+    inline = d.get("ns_per_plugin_inline")
+    rows.append(("per no-op plugin, inline build (`ns_per_plugin_inline`; slope over 0/1/8/32/64 plugins; link mode "
+                 "in the same run: %s)" % ns(per, 2), ns(inline, 2), "<= %.1f ns" % INLINE_PER_PLUGIN_GOAL_NS,
+                 at_most(inline, INLINE_PER_PLUGIN_GOAL_NS, lambda v: "%.2f ns" % v)))
+    if inline is not None and inline > INLINE_PER_PLUGIN_GOAL_NS:
+        misses.append(
+            "**Per no-op plugin inline: %.2f ns against %.1f ns.** The medians by chain length are %s (whole ns, "
+            "the kernel's resolution); a slope above the goal over 64 plugins is %.1f ns more at 64 than at 0, "
+            "see the packet-path table for whether that is a trend or one noisy median."
+            % (inline, INLINE_PER_PLUGIN_GOAL_NS, ", ".join("%s: %s" % (k, v) for k, v in sorted(
+                d.get("ns_inline_by_plugins", {}).items(), key=lambda kv: int(kv[0]))), inline * 64))
+
     over = d.get("ns_dispatcher_empty_over_direct_paired")
     rows.append(("empty dispatcher over a direct program (median of paired runs; medians %s vs %s)"
                  % (ns(d["ns_dispatcher_empty"]), ns(d["ns_direct"])), ns(over, 2), "<= 1 ns",
@@ -138,20 +160,71 @@ def goals(d):
                  else at_least(ratio, 1.0, lambda v: "%.2f" % v)))
 
     gap = d.get("inline_vs_merged_gap_pct")
-    rows.append(("inline build of 8 counting plugins over the hand-merged program (paired runs)", pct(gap),
+    po = pp.get("parse_once") or {}
+    ratio_po = d.get("parse_once_inline_vs_merged_ratio")
+    refused = po.get("inline_refused")
+    rows.append(("8 parse-once plugins (struct dp_pkt) inline over the hand-merged program that parses once "
+                 "(`parse_once_inline_vs_merged_ratio`; paired runs, CPU time)%s"
+                 % (" - built with the benchmark's patch of the generated C: the collection's own build is refused "
+                    "by the verifier" if refused else ""),
+                 NM if ratio_po is None else "%.3fx" % ratio_po, "<= %.2fx" % PARSE_ONCE_RATIO_GOAL,
+                 ("**not met**: the collection's inline build does not load (below); with the patch: "
+                  if refused else "") + (NM if ratio_po is None else "met" if ratio_po <= PARSE_ONCE_RATIO_GOAL
+                                         else "**missed** by %.1f points" % ((ratio_po - PARSE_ONCE_RATIO_GOAL) * 100))))
+    if refused:
+        misses.append(
+            "**Parse-once plugins inline: the collection's build is refused by the kernel.** "
+            "inline_build.prepare_inline builds a tc chain whose hooks take `const struct dp_pkt *`, and the "
+            "verifier refuses the object: `%s`. LLVM, optimising the joined module, computes the address of "
+            "`ctx->cb[4]` (ctx + 64) once and stores the dispatcher's saved cb[4] through that register at the "
+            "exit; the verifier allows ctx accesses only at a constant offset from the unmodified ctx. It happens "
+            "with one such hook already, with and without statistics; link mode and inline chains of hooks "
+            "without the parse load. The figure above is the same chain built by prepare_inline with the "
+            "generated C patched in this process only: %s. Proposed fix in the collection: that barrier (or "
+            "another way to keep the store at a constant ctx offset) in dispatcher.generate_source for tc, and an "
+            "integration test that loads an inline chain of parsed.c's hooks at tc." % (
+                refused.get("verifier", "?"), po.get("inline_fix")))
+    if ratio_po is not None and ratio_po > PARSE_ONCE_RATIO_GOAL:
+        cbx = po.get("inline_vs_merged_parsed_cb", {})
+        cbx = po.get("inline_vs_merged_parsed_cb", {})
+        ratios = po["inline_vs_merged_parsed"]["ratios"]
+        noise = ("every pair was above the goal, so this is a real gap, not noise"
+                 if min(ratios) > PARSE_ONCE_RATIO_GOAL else
+                 "the pairs straddle the goal, so part of the gap is this shared machine's noise")
+        misses.append(
+            "**Parse-once plugins inline: %.3fx the hand-merged program against %.2fx.** The inline build runs "
+            "the same dp_parse() and the same eight counts; what it has beyond the hand-merged program is the tc "
+            "dispatcher's cb[4] save/zero/restore%s (%d BPF instructions after the verifier against %d; the "
+            "hand-merged program with that handling: %d). Against that hand-merged program (`merged_parsed_cb`) the "
+            "inline build is at %.3fx (paired); the cb[4] handling alone measures %.3fx of the hand-merged "
+            "program. The kernel's own figure has whole-ns resolution (%.0f vs %.0f ns), so the ratio is read "
+            "from the thread's CPU time per repeat; per-pair ratios %.3f..%.3f: %s. What would close it: a "
+            "dispatcher that skips the cb[4] handling where no plugin reads the Cilium identity, and the "
+            "instruction difference that remains against `merged_parsed_cb` (the inline build's code is "
+            "listed by instruction count above; the JITed code was not compared)." % (
+                ratio_po, PARSE_ONCE_RATIO_GOAL, " and the benchmark patch's ctx barrier" if refused else "",
+                po["inline"]["insns"], po["merged_parsed"]["insns"],
+                po.get("merged_parsed_cb", {}).get("insns", 0),
+                cbx.get("ratio_median", float("nan")), po.get("cb_vs_merged_parsed", {}).get("ratio_median",
+                                                                                              float("nan")),
+                po["inline"]["median_ns"], po["merged_parsed"]["median_ns"], min(ratios), max(ratios), noise))
+
+    rows.append(("inline build of 8 counting plugins that each parse (count.c) over the hand-merged program that "
+                 "parses once (paired runs; the figure before the parse-once API)", pct(gap),
                  "<= 2 %", at_most(gap, 2.0, lambda v: "%.1f points" % v)))
     if gap is not None and gap > 2.0:
         misses.append(
-            "**Inline vs hand-merged: %.1f %% slower against 2 %% (%.1f points over).** Inlining works: the "
+            "**Inline vs hand-merged, plugins that each parse: %.1f %% slower against 2 %% (%.1f points over).** "
+            "Inlining works: the "
             "inline build differs by %+.1f %% from the same eight plugins' code written one after the other "
             "(`concatenated` in benchmarks/bpf/merged.c; the inline build adds only the dispatcher's cb[4] "
             "save/zero/restore, see the instruction counts), and no-op plugins cost %.2f ns each inline. The "
             "gap is the plugins' own code: each plugin parses the Ethernet/IP header itself, and clang cannot "
             "reuse one plugin's parse in the next because the map value a plugin increments might, as far "
-            "as it knows, alias the packet. The hand-merged program parses once. What would close it: "
-            "plugins that share a parsed header (the dispatcher parses once and hands it on, or a plugin "
-            "API for it), not a different build." % (gap, gap - 2.0, d.get("inline_vs_concatenated_gap_pct"),
-                                                     d["ns_per_plugin_inline"]))
+            "as it knows, alias the packet. The hand-merged program parses once. What closes it is the "
+            "parse-once API, not a different build: the same counting from the dispatcher's one parse "
+            "(parsed_count.c) is the goal row above it." % (gap, gap - 2.0, d.get("inline_vs_concatenated_gap_pct"),
+                                                          d["ns_per_plugin_inline"]))
 
     traffic_ratio = d.get("traffic_ratio_8_vs_0")
     cpu_ratio = d.get("traffic_cpu_ratio_8_vs_0")
@@ -183,6 +256,56 @@ def goals(d):
                 in_traffic["0"]["ns_per_run"], in_traffic["8"]["ns_per_run"], in_traffic["ns_per_plugin"], added,
                 cpu_us, 100.0 * cpu_us / (cpu_us + added), 100.0 * cpu_us / (cpu_us + 0.0088),
                 100.0 * min(tr["cpu_ratios"]), 100.0 * max(tr["cpu_ratios"])))
+
+    inline_traffic = d.get("traffic_cpu_ratio_8_inline_vs_none")
+    rows.append(("real traffic, 8 plugins inline vs no program at tc ingress: packets per CPU-second of the sender "
+                 "(`traffic_cpu_ratio_8_inline_vs_none`; median of per-round ratios; 8 in link mode vs none: %s, a "
+                 "pass-through program vs none: %s)" % (
+                     NM if d.get("traffic_cpu_ratio_8_link_vs_none") is None
+                     else "%.1f %%" % (d["traffic_cpu_ratio_8_link_vs_none"] * 100.0),
+                     NM if d.get("traffic_cpu_ratio_direct_vs_none") is None
+                     else "%.1f %%" % (d["traffic_cpu_ratio_direct_vs_none"] * 100.0)),
+                 NM if inline_traffic is None else "%.1f %%" % (inline_traffic * 100.0),
+                 ">= %.0f %%" % (TRAFFIC_INLINE_GOAL * 100),
+                 at_least(None if inline_traffic is None else inline_traffic * 100.0, TRAFFIC_INLINE_GOAL * 100.0,
+                          lambda v: "%.1f points" % v)))
+    if inline_traffic is not None and inline_traffic < TRAFFIC_INLINE_GOAL and tr:
+        it = tr["in_traffic"]
+        cpu_us = 1e6 / tr["median_per_cpu_s"]["none"]
+        predicted = 100.0 * cpu_us / (cpu_us + it["8i"]["ns_per_run"] / 1000.0)
+        misses.append(
+            "**Real traffic, 8 plugins inline vs no program: %.1f %% against %.0f %%.** A packet costs %.2f us of "
+            "the sender's CPU without a program, so %.0f %% allows %.1f ns per packet for everything a program "
+            "at tc ingress adds. Under the same traffic (BPF statistics on for one extra run each; their two "
+            "clock reads are in every figure) the inline dispatcher with 8 plugins runs %.1f ns per packet, the "
+            "empty link dispatcher %.1f ns and a pass-through program that is no dispatcher %.1f ns: the eight "
+            "inlined plugins add %+.1f ns over the empty dispatcher, the dispatcher %+.1f ns over a pass-through "
+            "program. The miss is the cost of running any program at the hook, not the chain: the pass-through "
+            "program itself reaches %.1f %% of no program (per-round ratios of 8 inline vs none: %s). The "
+            "programs' own time predicts %.1f %% for the inline dispatcher. What would close it: nothing in the "
+            "dispatcher; the goal needs a program at tc ingress that costs under %.1f ns per packet here, which "
+            "even an empty one does not." % (
+                inline_traffic * 100.0, TRAFFIC_INLINE_GOAL * 100, cpu_us, TRAFFIC_INLINE_GOAL * 100,
+                cpu_us * 1000.0 * (1 / TRAFFIC_INLINE_GOAL - 1), it["8i"]["ns_per_run"], it["0"]["ns_per_run"],
+                it["direct"]["ns_per_run"], it["8i"]["ns_per_run"] - it["0"]["ns_per_run"],
+                it["0"]["ns_per_run"] - it["direct"]["ns_per_run"], tr["cpu_ratio_direct_vs_none"] * 100.0,
+                ", ".join("%.0f %%" % (100.0 * r) for r in tr["cpu_ratios_8i_vs_none"]), predicted,
+                cpu_us * 1000.0 * (1 / TRAFFIC_INLINE_GOAL - 1)))
+
+    st = d["details"].get("stats") or {}
+    sp = d.get("ns_stats_per_plugin")
+    rows.append(("statistics on (counts, no time) over off, per plugin, link mode (`ns_stats_per_plugin`; slope of "
+                 "paired differences over 0/1/8/32/64 no-op plugins; inline: %s per plugin; the per-packet lookup "
+                 "%s / %s)" % (ns(d.get("ns_stats_per_plugin_inline"), 2), ns(d.get("ns_stats_lookup_link")),
+                               ns(d.get("ns_stats_lookup_inline"))),
+                 ns(sp, 2), "<= %.0f ns" % STATS_PER_PLUGIN_GOAL_NS,
+                 at_most(sp, STATS_PER_PLUGIN_GOAL_NS, lambda v: "%.2f ns" % v)))
+    for mode in ("link", "inline"):
+        fit = st.get(mode + "_fit")
+        if fit and fit["slope_ns"] > STATS_PER_PLUGIN_GOAL_NS:
+            misses.append("**Statistics, %s mode: %.2f ns per plugin against %.0f ns.** Counting adds %.1f BPF "
+                          "instructions per plugin after the verifier." % (
+                              mode, fit["slope_ns"], STATS_PER_PLUGIN_GOAL_NS, fit["insns_per_plugin"]))
 
     if swap:
         bad = _sum(swap, "lost") + _sum(swap, "duplicated") + _sum(swap, "processed_twice") + _sum(swap, "half_built")
@@ -323,10 +446,114 @@ def render_packet_path(d, lines):
         lines.append("| %s | %s | %s | %s |" % cells)
     lines += [
         "",
-        "Inline over hand-merged: **%+.1f %%**; inline over concatenated: **%+.1f %%**. The inline build is made "
-        "by benchmarks/inline_build.py (see \"A `mode: inline`\" below); %d clang/llvm-link runs built the "
-        "inline variants of this run." % (work["inline_vs_merged"]["gap_pct"], work["inline_vs_concatenated"]["gap_pct"],
-                                          pp.get("inline_tool_runs", 0)),
+        "Inline over hand-merged: **%+.1f %%**; inline over concatenated: **%+.1f %%**. %s" % (
+            work["inline_vs_merged"]["gap_pct"], work["inline_vs_concatenated"]["gap_pct"], _inline_how(pp)),
+        "",
+    ]
+    _render_parse_once(d, lines)
+    _render_stats(d, lines)
+
+
+def _inline_how(pp):
+    builds = pp.get("inline_build_s")
+    if builds is None:  # results from before prepare_inline
+        return ("The inline build was made by the benchmark's own builder (benchmarks/inline_build.py, since "
+                "replaced by the collection's inline_build.prepare_inline).")
+    return ("Every inline build here is the collection's own (plugins/module_utils/inline_build.prepare_inline: "
+            "bitcode with the plugins' namespaced renames, joined with the link-mode dispatcher's C, hooks "
+            "internalised and always-inline), loaded as the engine loads a linked dispatcher (benchmarks/"
+            "inline_chain.py; the engine has no `mode: inline` yet). It replaces the benchmarks' earlier builder "
+            "(benchmarks/inline_build.py: -D renames and noinline turned into always_inline, llvm-link, one "
+            "clang compile): the same plugins and chains, so the figures compare with earlier runs'. Build time "
+            "of the no-op chains with a cold cache: %s." % ", ".join(
+                "%s plugins %.1f s" % (n, builds[n]) for n in sorted(builds, key=int)))
+
+
+def _render_parse_once(d, lines):
+    po = d["details"]["packet_path"].get("parse_once")
+    if not po:
+        return
+    goal = po["inline_vs_merged_parsed"]
+    lines += [
+        "### Parse once: inline build against a hand-merged program",
+        "",
+        "The same counting on the chain's one parse: eight plugins (benchmarks/bpf/parsed_count.c) declare "
+        "`int parsed_count(struct __sk_buff *ctx, const struct dp_pkt *pkt)`, so the dispatcher runs "
+        "ebpf_datapath.h's dp_parse() once before the first hook and each plugin reads the transport protocol "
+        "from it and counts it in its own per-CPU array. Against merged.c's `merged_parsed`: the same work "
+        "written by hand as one program (one dp_parse(), eight counts), and `merged_parsed_cb`, which also "
+        "saves, zeroes and restores cb[4] as every tc dispatcher does. Every plugin counted the packets: %s. "
+        "Ratios are medians of %d pairs (the two programs alternated, each first in every other pair), timed "
+        "by the thread's CPU time per repeat (sub-ns; the kernel's figure, whole ns, in brackets)." % (
+            "yes" if po.get("counted_by_every_plugin") else "**no**", len(goal["ratios"])),
+        "",
+        "| build | ns per packet | BPF instructions (after the verifier) | JITed bytes |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key, label in (("link", "link mode (8 calls, one parse)"),
+                       ("inline", "inline build%s" % (" (with the benchmark's patch, see the goals)"
+                                                      if po.get("inline_refused") else "")),
+                       ("merged_parsed", "hand-merged, dp_parse() once"),
+                       ("merged_parsed_cb", "hand-merged, dp_parse() once, with cb[4] save/zero/restore"),
+                       ("merged", "hand-merged, Ethernet/IPv4 only (merged.c `merged`, above)")):
+        entry = po.get(key)
+        if entry:
+            lines.append("| %s | %s | %s | %s |" % (label, ns(entry["median_ns"]), entry["insns"],
+                                                    entry["jited_bytes"]))
+    cb = po.get("inline_vs_merged_parsed_cb") or {}
+    lines += [
+        "",
+        "Inline over hand-merged: **%.3fx** (%.3fx by the kernel's whole ns; per pair %.3f..%.3f); over the "
+        "hand-merged program with the cb[4] handling: %.3fx; that handling alone: %.3fx."
+        % (goal["ratio_median"], goal["ratio_median_kernel_ns"], min(goal["ratios"]), max(goal["ratios"]),
+           cb.get("ratio_median", float("nan")), po.get("cb_vs_merged_parsed", {}).get("ratio_median", float("nan"))),
+        "",
+        "The difference from the figure above (plugins that each parse, %+.1f %% over hand-merged): there each "
+        "of the eight plugins parses the Ethernet/IPv4 header itself and inlining cannot merge the eight parses "
+        "(a counter the plugin increments might alias the packet); here the dispatcher parses once and the "
+        "plugins only read the result, so inline the chain is the hand-merged program plus the dispatcher's "
+        "cb[4] handling. dp_parse() does more than `merged` (VLAN tags, IPv6, addresses, ports), which is why "
+        "the reference here is the hand-merged program calling the same dp_parse(); what of it nobody reads "
+        "the compiler drops in both." % d["details"]["packet_path"]["work"]["inline_vs_merged"]["gap_pct"],
+        "",
+    ]
+
+
+def _render_stats(d, lines):
+    st = d["details"].get("stats")
+    if not st:
+        return
+    lines += [
+        "### Per-plugin statistics (`stats: true`)",
+        "",
+        "N no-op plugins, the dispatcher with statistics off and on, each mode building it as it does "
+        "(dispatcher.build_link; inline_build.prepare_inline); for each N the two run alternately, each first "
+        "in every other pair: medians of %d pairs of %d repeats. With statistics on the dispatcher looks up "
+        "this CPU's counts once per packet and adds one to each call's verdict bucket. After the runs every "
+        "call had counted every packet as `continue`: link %s, inline %s. BPF statistics on during the runs: %s."
+        % (st["runs"], st["repeat"], "yes" if st.get("link_counted_every_packet") else "**no**",
+           "yes" if st.get("inline_counted_every_packet") else "**no**",
+           "yes (numbers inflated)" if st.get("stats_on_during_runs") else "no"),
+        "",
+        "| plugins | link off | link on | on - off, per pair: median (range) | inline off | inline on | on - off, "
+        "per pair: median (range) | BPF instructions off / on, link; inline |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for n in [str(c) for c in st["counts"]]:
+        li, il = st["link"][n], st["inline"][n]
+        lines.append("| %s | %s | %s | %+.1f ns (%+d..%+d) | %s | %s | %+.1f ns (%+d..%+d) | %d / %d; %d / %d |" % (
+            n, ns(li["off_median_ns"]), ns(li["on_median_ns"]), li["diff_median_ns"], min(li["diffs_ns"]),
+            max(li["diffs_ns"]), ns(il["off_median_ns"]), ns(il["on_median_ns"]), il["diff_median_ns"],
+            min(il["diffs_ns"]), max(il["diffs_ns"]), li["off_insns"], li["on_insns"], il["off_insns"],
+            il["on_insns"]))
+    lines += [
+        "",
+        "Per plugin (slopes of the paired differences): link **%.2f ns** (%.1f BPF instructions), inline "
+        "**%.2f ns** (%.1f instructions); the lookup once per packet (intercepts): %s link, %s inline. Inline, "
+        "the counting is most of what is left of a no-op plugin; in link mode it hides partly in the call's "
+        "own cost." % (st["link_fit"]["slope_ns"], st["link_fit"]["insns_per_plugin"], st["inline_fit"]["slope_ns"],
+                       st["inline_fit"]["insns_per_plugin"], ns(st["link_fit"]["intercept_ns"]),
+                       ns(st["inline_fit"]["intercept_ns"])),
         "",
     ]
 
@@ -495,7 +722,9 @@ def render_traffic(d, lines):
         "| configuration | median packets/s | runs (thousand packets/s) | median packets per CPU-second |",
         "| --- | --- | --- | --- |",
     ]
-    labels = {"none": "no dispatcher", "0": "dispatcher, 0 plugins", "8": "dispatcher, 8 no-op plugins"}
+    labels = {"none": "no program", "direct": "a pass-through program (direct.c), no dispatcher",
+              "0": "dispatcher, 0 plugins", "8": "dispatcher, 8 no-op plugins, link mode",
+              "8i": "dispatcher, 8 no-op plugins inline"}
     for config in tr["configs"]:
         lines.append("| %s | %.0f | %s | %.0f |" % (
             labels.get(config, config), tr["median_pps"][config],
@@ -513,6 +742,20 @@ def render_traffic(d, lines):
               "are in both). With %.2f us of CPU per packet (0 plugins), that cost predicts %.1f %% for 8 plugins "
               "vs 0." % (it["0"]["ns_per_run"], it["8"]["ns_per_run"], it["ns_per_plugin"], cpu_us,
                          100.0 * cpu_us / (cpu_us + 8 * it["ns_per_plugin"] / 1000.0)), ""]
+    if "8i" in tr["configs"]:
+        lines += [
+            "The inline dispatcher (the collection's inline_build.prepare_inline, attached by this benchmark with "
+            "a tcx link of its own, as the engine has no `mode: inline` yet) and the pass-through program run in "
+            "the same rounds. Per CPU-second, against no program: 8 plugins inline **%.1f %%** (per-round %s), 8 "
+            "in link mode %.1f %%, 0 plugins %.1f %%, the pass-through program %.1f %%; 8 inline against the "
+            "pass-through program %.1f %%, against 8 in link mode %.1f %%. Their own time per packet in the "
+            "statistics runs: pass-through %.1f ns, 8 inline %.1f ns (%.2f ns per plugin over the empty "
+            "dispatcher)." % (
+                tr["cpu_ratio_8i_vs_none"] * 100.0, ", ".join("%.0f %%" % (100.0 * r) for r in tr["cpu_ratios_8i_vs_none"]),
+                tr["cpu_ratio_8_vs_none"] * 100.0, tr["cpu_ratio_0_vs_none"] * 100.0,
+                tr["cpu_ratio_direct_vs_none"] * 100.0, tr["cpu_ratio_8i_vs_direct"] * 100.0,
+                tr["cpu_ratio_8i_vs_8"] * 100.0, it["direct"]["ns_per_run"], it["8i"]["ns_per_run"],
+                it["ns_per_plugin_inline"]), ""]
 
 
 def render_swap(d, lines):
@@ -627,24 +870,14 @@ def render_map(d, lines):
 
 
 INLINE_MODE = [
-    "## A `mode: inline` (not in the collection yet)",
+    "## A `mode: inline` (being wired into the engine)",
     "",
-    "benchmarks/inline_build.py builds the inline variant with the collection's own pieces; a `mode: inline` "
-    "of the dispatcher module would need:",
-    "",
-    "- source plugins only (a prebuilt object has no bitcode): `src:` plugins keep their source path and "
-    "cflags in the registry already;",
-    "- toolchain.py: a cached compile to LLVM bitcode (`-emit-llvm`, today a reserved flag) with the plugin's "
-    "flags and the same `-D` renames as the namespaced object, plus `noinline` turned into `always_inline` "
-    "(`-Dnoinline=always_inline -D__noinline__=__always_inline__`, or a `DP_HOOK` in "
-    "bpf/include/ebpf_datapath.h that can be redefined), and `llvm-link` of the same LLVM as clang;",
-    "- dispatcher.py: render the link-mode C as today, compile it to bitcode, `llvm-link` it with the plugins' "
-    "bitcode, compile the joined module with clang to one object, then load it and bind the plugins' pinned "
-    "maps exactly as build_link does (the maps keep their namespaced names);",
-    "- converge.py: `inline` in resolve_mode and in the recipe fingerprint; a plugin whose source changed "
-    "rebuilds the dispatchers using it, as in link mode;",
-    "- the trade: every chain change recompiles the plugins' bitcode join (no per-plugin object reuse at "
-    "load), the verifier sees one big function, and a plugin can no longer be told apart in the JITed code.",
+    "The build half is in the collection: plugins/module_utils/inline_build.prepare_inline (docs/inline-draft.md). "
+    "Every inline figure on this page comes from it; the benchmarks load its object as the engine loads a linked "
+    "dispatcher (benchmarks/inline_chain.py) because the dispatcher module has no `mode: inline` yet. What the "
+    "mode trades: a chain change recompiles the chain's join (cached by content, so a rerun runs no tool), the "
+    "verifier sees one function, and a plugin can no longer be told apart in the JITed code; per-plugin "
+    "statistics still count each plugin's verdicts (above).",
     "",
 ]
 
@@ -751,7 +984,10 @@ def render(d, source, plots, plot_dir="benchmarks/results", soak=None, fleet=Non
         "| --- | --- | --- | --- |",
     ]
     lines += ["| %s | %s | %s | %s |" % row for row in rows]
-    lines.append("")
+    pp = d["details"]["packet_path"]
+    lines += ["", "CPU of these figures: %s (%s CPUs); what the kernel reports for it (every vulnerability not \"Not "
+              "affected\"): %s." % (pp.get("cpu") or m["cpu_model"], m["cpus"],
+                                    mitigations_text(pp.get("cpu_mitigations"))), ""]
     if misses:
         lines += ["### Goals missed: by how much, why, what would close it", ""]
         lines += ["- " + text for text in misses] + [""]

@@ -1,8 +1,13 @@
 # Copyright (c) 2026, ebpf.datapath contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Real traffic: UDP packets per second through a veth pair with the dispatcher
-at tc ingress (tcx) of the receiving end, with 0 and with 8 no-op plugins, and
-with no dispatcher at all for reference.
+at tc ingress (tcx) of the receiving end, with 0 and with 8 no-op plugins in
+link mode, with the same 8 plugins inline (one program built by the
+collection's inline_build.prepare_inline, loaded as the engine loads a linked
+dispatcher and attached with a tcx link of its own: the engine has no
+``mode: inline`` yet), with a pass-through program that is no dispatcher
+(benchmarks/bpf/direct.c: what running any tc program costs), and with no
+program at all for reference.
 
 The sender is benchmarks/native/udpgen.c (sendmmsg, 64-byte payloads, as fast
 as the kernel takes them) in namespace a, for a fixed time. The receiving
@@ -32,10 +37,34 @@ import statistics
 
 from common import BPF_DIR, libbpf, log
 from lab import Lab
+import inline_chain
 
 PORT = 9200
 PAYLOAD = 64
-CONFIGS = ("none", "0", "8")
+# none: no program; direct: direct.c; 0, 8: link-mode dispatcher with that many
+# no-op plugins (engine); 8i: the same 8 plugins inline.
+CONFIGS = ("none", "direct", "0", "8", "8i")
+ENGINE_CONFIGS = ("0", "8")
+
+
+class OwnAttachment:
+    """Loaded programs this section attaches itself (tcx ingress of b, one
+    unpinned link at a time: closing it detaches)."""
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.ifindex = lab.ifindex(lab.ns_b, lab.if_b)
+        self.link_fd = None
+
+    def attach(self, prog_fd):
+        self.detach()
+        with self.lab.in_ns(self.lab.ns_b):
+            self.link_fd = libbpf.tcx_link_create(prog_fd, self.ifindex, libbpf.BPF_TCX_INGRESS)
+
+    def detach(self):
+        if self.link_fd is not None:
+            libbpf.close_fd(self.link_fd)
+            self.link_fd = None
 
 
 def udp_counters(lab, ns):
@@ -67,14 +96,28 @@ def _spec(lab, names):
             "tc_backend": "tcx", "main": None, "position": None, "keep_generations": 2, "hooks": hooks}
 
 
-def _in_traffic(scratch, lab, names, seconds):
-    """ns per dispatcher run under real traffic, from the kernel's run_time_ns/run_cnt."""
+def _configure(scratch, lab, names, own, fds, config):
+    """Make config the one program at tc ingress of b."""
+    if config in ENGINE_CONFIGS:
+        own.detach()
+        with scratch.engine("traffic") as eng:
+            return eng.ensure_dispatcher(_spec(lab, names[:int(config)]))["prog_id"]
+    with scratch.engine("traffic") as eng:
+        eng.remove_dispatcher("traffic")
+    own.detach()
+    if config != "none":
+        own.attach(fds[config])
+        return libbpf.prog_info(fds[config]).id
+    return None
+
+
+def _in_traffic(scratch, lab, names, own, fds, seconds):
+    """ns per program run under real traffic, from the kernel's run_time_ns/run_cnt."""
     out = {}
     stats = libbpf.enable_stats()
     try:
-        for config in ("0", "8"):
-            with scratch.engine("traffic") as eng:
-                prog_id = eng.ensure_dispatcher(_spec(lab, names[:int(config)]))["prog_id"]
+        for config in ("direct", "0", "8", "8i"):
+            prog_id = _configure(scratch, lab, names, own, fds, config)
             fd = libbpf.prog_fd_by_id(prog_id)
             try:
                 before = libbpf.prog_info(fd)
@@ -87,6 +130,7 @@ def _in_traffic(scratch, lab, names, seconds):
     finally:
         libbpf.close_fd(stats)
     out["ns_per_plugin"] = (out["8"]["ns_per_run"] - out["0"]["ns_per_run"]) / 8.0
+    out["ns_per_plugin_inline"] = (out["8i"]["ns_per_run"] - out["0"]["ns_per_run"]) / 8.0
     return out
 
 
@@ -95,8 +139,10 @@ def bench(scratch, rounds, seconds):
     out = {"rounds": rounds, "seconds_per_run": seconds, "payload_bytes": PAYLOAD, "configs": list(CONFIGS),
            "pps": dict((c, []) for c in CONFIGS), "sent_pps": dict((c, []) for c in CONFIGS),
            "per_cpu_s": dict((c, []) for c in CONFIGS)}
+    direct = inline = None
     with Lab() as lab:
         lab.quiet()
+        own = OwnAttachment(lab)
         with lab.in_ns(lab.ns_b):
             sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -104,15 +150,15 @@ def bench(scratch, rounds, seconds):
             with scratch.engine("traffic") as eng:
                 for name in names:
                     eng.ensure_plugin(name, src=os.path.join(BPF_DIR, "noop.c"))
+                inline = inline_chain.build(eng, "tc", {"pre": [[name, "noop"] for name in names], "post": []})
+                direct = libbpf.BpfObject.open_file(eng.toolchain.compile(os.path.join(BPF_DIR, "direct.c")).object_path)
+            direct.load()
+            fds = {"direct": direct.program("direct").fd, "8i": inline.fd}
             send(scratch, lab, 0.2)  # warm up: ARP is pinned, caches are not
             for number in range(rounds):
-                # ABC CBA ...: a steady drift favours no configuration
+                # ABCDE EDCBA ...: a steady drift favours no configuration
                 for config in (CONFIGS if number % 2 == 0 else tuple(reversed(CONFIGS))):
-                    with scratch.engine("traffic") as eng:
-                        if config == "none":
-                            eng.remove_dispatcher("traffic")
-                        else:
-                            eng.ensure_dispatcher(_spec(lab, names[:int(config)]))
+                    _configure(scratch, lab, names, own, fds, config)
                     before = udp_counters(lab, lab.ns_b)
                     sent, took, cpu = send(scratch, lab, seconds)
                     after = udp_counters(lab, lab.ns_b)
@@ -120,26 +166,43 @@ def bench(scratch, rounds, seconds):
                     out["pps"][config].append(got / took)
                     out["sent_pps"][config].append(sent / took)
                     out["per_cpu_s"][config].append(got / cpu)
-            out["in_traffic"] = _in_traffic(scratch, lab, names, seconds)
+            out["in_traffic"] = _in_traffic(scratch, lab, names, own, fds, seconds)
         finally:
+            own.detach()
             sink.close()
+            for obj in (inline, direct):
+                if obj is not None:
+                    obj.close()
             with scratch.engine("traffic") as eng:
                 eng.remove_dispatcher("traffic")
                 for name in names:
                     eng.remove_plugin(name, force=True)
     med = dict((c, statistics.median(v)) for c, v in out["pps"].items())
     out["median_pps"] = med
-    out["ratio_8_vs_0"] = statistics.median(b / a for a, b in zip(out["pps"]["0"], out["pps"]["8"]))
-    out["cpu_ratios"] = [b / a for a, b in zip(out["per_cpu_s"]["0"], out["per_cpu_s"]["8"])]
+
+    def ratios(key, num, den):
+        return [b / a for a, b in zip(out[key][den], out[key][num])]
+
+    out["ratio_8_vs_0"] = statistics.median(ratios("pps", "8", "0"))
+    out["cpu_ratios"] = ratios("per_cpu_s", "8", "0")
     out["cpu_ratio_8_vs_0"] = statistics.median(out["cpu_ratios"])
-    out["ratio_0_vs_none"] = statistics.median(b / a for a, b in zip(out["pps"]["none"], out["pps"]["0"]))
+    out["ratio_0_vs_none"] = statistics.median(ratios("pps", "0", "none"))
+    # Issue 14's traffic goal: 8 plugins inline against no program at all.
+    out["cpu_ratios_8i_vs_none"] = ratios("per_cpu_s", "8i", "none")
+    out["cpu_ratio_8i_vs_none"] = statistics.median(out["cpu_ratios_8i_vs_none"])
+    out["ratio_8i_vs_none"] = statistics.median(ratios("pps", "8i", "none"))
+    for num in ("direct", "0", "8"):
+        out["cpu_ratio_%s_vs_none" % num] = statistics.median(ratios("per_cpu_s", num, "none"))
+    out["cpu_ratio_8i_vs_direct"] = statistics.median(ratios("per_cpu_s", "8i", "direct"))
+    out["cpu_ratio_8i_vs_8"] = statistics.median(ratios("per_cpu_s", "8i", "8"))
     out["median_per_cpu_s"] = dict((c, statistics.median(v)) for c, v in out["per_cpu_s"].items())
-    log("traffic: %.0f pps without a dispatcher, %.0f with 0 plugins, %.0f with 8; 8 vs 0: %.1f %% (per CPU "
-        "second: %.1f %%); the "
-        "dispatcher's time per packet in traffic: %.1f ns with 0 plugins, %.1f ns with 8 (%.1f ns per plugin)"
-        % (med["none"], med["0"], med["8"], out["ratio_8_vs_0"] * 100.0, out["cpu_ratio_8_vs_0"] * 100.0,
-           out["in_traffic"]["0"]["ns_per_run"],
-           out["in_traffic"]["8"]["ns_per_run"], out["in_traffic"]["ns_per_plugin"]))
+    it = out["in_traffic"]
+    log("traffic: %.0f pps without a program, %.0f direct, %.0f with 0 plugins, %.0f with 8, %.0f with 8 inline; "
+        "per CPU second: 8 vs 0 %.1f %%, 8 inline vs none %.1f %% (direct vs none %.1f %%); the programs' time per "
+        "packet in traffic: direct %.1f ns, 0 plugins %.1f ns, 8 %.1f ns, 8 inline %.1f ns"
+        % (med["none"], med["direct"], med["0"], med["8"], med["8i"], out["cpu_ratio_8_vs_0"] * 100.0,
+           out["cpu_ratio_8i_vs_none"] * 100.0, out["cpu_ratio_direct_vs_none"] * 100.0,
+           it["direct"]["ns_per_run"], it["0"]["ns_per_run"], it["8"]["ns_per_run"], it["8i"]["ns_per_run"]))
     return out
 
 
@@ -147,4 +210,8 @@ def summary(out):
     return {"traffic_pps_none": out["median_pps"]["none"], "traffic_pps_0": out["median_pps"]["0"],
             "traffic_pps_8": out["median_pps"]["8"], "traffic_ratio_8_vs_0": out["ratio_8_vs_0"],
             "traffic_cpu_ratio_8_vs_0": out["cpu_ratio_8_vs_0"],
-            "traffic_ns_per_plugin_in_traffic": out["in_traffic"]["ns_per_plugin"]}
+            "traffic_ns_per_plugin_in_traffic": out["in_traffic"]["ns_per_plugin"],
+            "traffic_pps_8_inline": out["median_pps"]["8i"], "traffic_pps_direct": out["median_pps"]["direct"],
+            "traffic_cpu_ratio_8_inline_vs_none": out["cpu_ratio_8i_vs_none"],
+            "traffic_cpu_ratio_8_link_vs_none": out["cpu_ratio_8_vs_none"],
+            "traffic_cpu_ratio_direct_vs_none": out["cpu_ratio_direct_vs_none"]}

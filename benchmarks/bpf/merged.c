@@ -7,12 +7,20 @@
  * `concatenated` is each plugin's code one after the other (each parses the
  * header again, as the plugins do), which is what inlining the chain gives.
  * The inline build of the chain is compared with both.
+ *
+ * `merged_parsed` is the same for eight parsed_count.c plugins, which take
+ * the chain's one parse (struct dp_pkt): the hand-merged program parses once
+ * with the same dp_parse() the dispatcher runs, then counts the transport
+ * protocol in each of the eight maps. `merged_parsed_cb` adds what every tc
+ * dispatcher does around its chain (cb[4] saved, zeroed, restored), to tell
+ * that part of the dispatcher from the rest of an inline build.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
+#include "ebpf_datapath.h"
 
 #define COUNTS(n)                                      \
 	struct {                                       \
@@ -88,6 +96,52 @@ int concatenated(struct __sk_buff *ctx)
 	count_into(ctx, &counts5);
 	count_into(ctx, &counts6);
 	count_into(ctx, &counts7);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int merged_parsed(struct __sk_buff *ctx)
+{
+	struct dp_pkt pkt;
+	__u32 key;
+
+	dp_parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, &pkt);
+	if (!(pkt.flags & DP_PKT_L4))
+		return TC_ACT_OK;
+	key = pkt.l4_proto;
+	bump(&counts0, &key);
+	bump(&counts1, &key);
+	bump(&counts2, &key);
+	bump(&counts3, &key);
+	bump(&counts4, &key);
+	bump(&counts5, &key);
+	bump(&counts6, &key);
+	bump(&counts7, &key);
+	return TC_ACT_OK;
+}
+
+SEC("tc")
+int merged_parsed_cb(struct __sk_buff *ctx)
+{
+	__u32 saved = ctx->cb[4];
+	struct dp_pkt pkt;
+	__u32 key;
+
+	dp_parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, &pkt);
+	ctx->cb[4] = 0;
+	if (pkt.flags & DP_PKT_L4) {
+		key = pkt.l4_proto;
+		bump(&counts0, &key);
+		bump(&counts1, &key);
+		bump(&counts2, &key);
+		bump(&counts3, &key);
+		bump(&counts4, &key);
+		bump(&counts5, &key);
+		bump(&counts6, &key);
+		bump(&counts7, &key);
+	}
+	asm volatile("" : "+r"(ctx));
+	ctx->cb[4] = saved;
 	return TC_ACT_OK;
 }
 

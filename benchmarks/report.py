@@ -205,8 +205,8 @@ def goals(d):
                 ratio_po, PARSE_ONCE_RATIO_GOAL, " and the benchmark patch's ctx barrier" if refused else "",
                 po["inline"]["insns"], po["merged_parsed"]["insns"],
                 po.get("merged_parsed_cb", {}).get("insns", 0),
-                cbx.get("ratio_median", float("nan")), po.get("cb_vs_merged_parsed", {}).get("ratio_median",
-                                                                                              float("nan")),
+                cbx.get("ratio_median", float("nan")),
+                po.get("cb_vs_merged_parsed", {}).get("ratio_median", float("nan")),
                 po["inline"]["median_ns"], po["merged_parsed"]["median_ns"], min(ratios), max(ratios), noise))
 
     rows.append(("inline build of 8 counting plugins that each parse (count.c) over the hand-merged program that "
@@ -223,8 +223,8 @@ def goals(d):
             "reuse one plugin's parse in the next because the map value a plugin increments might, as far "
             "as it knows, alias the packet. The hand-merged program parses once. What closes it is the "
             "parse-once API, not a different build: the same counting from the dispatcher's one parse "
-            "(parsed_count.c) is the goal row above it." % (gap, gap - 2.0, d.get("inline_vs_concatenated_gap_pct"),
-                                                          d["ns_per_plugin_inline"]))
+            "(parsed_count.c) is the goal row above it."
+            % (gap, gap - 2.0, d.get("inline_vs_concatenated_gap_pct"), d["ns_per_plugin_inline"]))
 
     traffic_ratio = d.get("traffic_ratio_8_vs_0")
     cpu_ratio = d.get("traffic_cpu_ratio_8_vs_0")

@@ -59,6 +59,20 @@ def test_freplace_objects_of_every_vm_chain(engine):
         assert used == sorted(set(h["plugin"] for h in hooks))
 
 
+def test_inline_objects_of_the_vm_chains(engine):
+    """The VM tier runs its core chains inline too (tests/vm/test_freplace.py):
+    build (and cache) the same inline objects here, and prove each has no
+    hooked function left."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import inline_build
+    plugins = engine.registry.plugins
+    for attach in cases.KINDS:
+        for hooks in (cases.hooks(attach), cases.hooks(attach, twin_after_dropper=False)):
+            solved = chain_mod.solve_dispatcher(hooks)
+            built = inline_build.prepare_inline(engine.toolchain, engine.layout, program_family(attach), solved,
+                                                None, plugins)
+            assert built.calls_left == [] and built.used == ["counter", "dropper", "twin", "verdicts"]
+
+
 def test_freplace_objects_of_the_entry_program_chains(engine):
     """Entry programs need no wrapper: the plugin's own SEC("tc") / SEC("xdp")
     program becomes the extension of a context-only stub. Builds (and caches)

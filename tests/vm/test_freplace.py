@@ -81,15 +81,21 @@ def _burst(vm, attach):
 EXPECTED = {"received": (0, 5), "dropped": 10, "before_minus_after": 10, "post_saw_all_passed": True}
 
 
+@pytest.mark.parametrize("mode", ["freplace", "inline"])
 @pytest.mark.parametrize("attach,side", PLACES)
-def test_freplace_chain_end_to_end(vm, attach, side):
-    """The core behaviours in freplace mode, and link mode agreeing in this VM."""
-    spec = vm.spec(attach, side, "freplace", cases.hooks(attach))
+def test_freplace_chain_end_to_end(vm, attach, side, mode):
+    """The core behaviours in freplace mode and in inline mode (the chain
+    compiled into one program, objects from the host's cache), and link mode
+    agreeing in this VM."""
+    spec = vm.spec(attach, side, mode, cases.hooks(attach))
     first = vm.apply(spec)
-    assert first["changed"] and first["mode"] == "freplace"
+    assert first["changed"] and first["mode"] == mode
     assert [p for p, _function in first["chain"]["pre"]] == ["counter", "dropper", "twin"]
     ext_dir = os.path.join(vm.bpffs_root, "dispatchers", "dfr", "gen-1", "ext")
-    assert sorted(os.listdir(ext_dir)) == ["dp_post_0", "dp_pre_0", "dp_pre_1", "dp_pre_2"]
+    if mode == "freplace":
+        assert sorted(os.listdir(ext_dir)) == ["dp_post_0", "dp_pre_0", "dp_pre_1", "dp_pre_2"]
+    else:
+        assert not os.path.exists(ext_dir)
     freplace_counts = _burst(vm, attach)
     assert freplace_counts == EXPECTED
 

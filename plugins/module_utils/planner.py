@@ -203,7 +203,7 @@ def resolve_mode_why(requested, facts, inline_refused=""):
         raise DatapathError(
             "mode freplace needs BPF_PROG_TYPE_EXT programs, and this kernel refuses them (%s); "
             "use mode: link (works on this kernel) or mode: auto" % facts.freplace_reason)
-    return "freplace"
+    return "freplace", ""
 
 
 def check_hook_signature(plugin, function, hook, family):

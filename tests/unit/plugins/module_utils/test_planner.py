@@ -285,3 +285,20 @@ def test_a_rollback_that_cannot_work_is_refused(case, words):
     with pytest.raises(DatapathError) as err:
         planner.plan_rollback(disp, target, plugins, disp.attachment.prog_id, prog_id, "ENOENT")
     assert words in str(err.value)
+
+
+def test_every_mode_resolves_with_its_reason():
+    """mode -> (effective mode, why auto picked it), for each kernel and host."""
+    ext = KernelFacts(freplace=True, inline=True)
+    no_ext = KernelFacts(freplace=False, freplace_reason="EPERM", inline=False, inline_reason="plugin 'x' has no src")
+    assert planner.resolve_mode_why("link", ext) == ("link", "")
+    assert planner.resolve_mode_why("freplace", ext) == ("freplace", "")
+    assert planner.resolve_mode_why("inline", ext) == ("inline", "")
+    assert planner.resolve_mode_why("auto", ext)[0] == "inline"
+    assert planner.resolve_mode_why("auto", ext, inline_refused="too long")[0] == "freplace"
+    mode, why = planner.resolve_mode_why("auto", no_ext)
+    assert mode == "link" and "plugin 'x' has no src" in why and "EPERM" in why
+    for requested in ("freplace", "inline"):
+        with pytest.raises(DatapathError):
+            planner.resolve_mode_why(requested, no_ext)
+    assert planner.resolve_mode("freplace", ext) == "freplace"

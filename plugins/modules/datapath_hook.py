@@ -28,10 +28,10 @@ description:
     program at C(xdp). In V(link) mode the entry programs of a plugin built from C(src) are made plain functions
     when the plugin is compiled (the source is not changed), so the call costs what any hook call costs; those of a
     prebuilt C(object) can be hooked in V(freplace) mode only. The mapping of its verdict is one more compare on the
-    packet path, too little to measure (C(make bench-quick) times entry programs and plain hooks in one run:
+    packet path, too little to measure (C(make bench-quick) times entry programs and plain hooks in one run,
     C(ns_per_entry_hook_link) against C(ns_per_plain_hook_link)).
   - A hook may also take the headers the dispatcher parsed once for the whole chain, declared as a second parameter
-    C(const struct dp_pkt *pkt) (from C(ebpf_datapath.h)); a C(post) function then takes C(ctx, pkt, verdict).
+    C(const struct dp_pkt *pkt) (from C(ebpf_datapath.h)); a C(post) function then takes ctx, pkt and verdict.
 requirements:
   - python3-pyroute2 (L(pyroute2,https://pypi.org/project/pyroute2/)) on the target
   - C(libbpf.so.1) on the target (Debian's C(libbpf1)), loaded with ctypes

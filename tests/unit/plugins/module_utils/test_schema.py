@@ -142,7 +142,7 @@ def request(**kw):
     (dict(position={"anchor": "before", "prog_id": 0}), "position.prog_id must be between 1 and 4294967295"),
     (dict(hooks=[Hook("a", "f", priority=1001)]), "hook a.f: priority must be between 0 and 1000, got 1001"),
     (dict(hooks=[Hook("a", "f", hook="middle")]), "hook must be one of pre, post"),
-    (dict(mode="inline"), "mode must be one of auto, link, freplace, inline"),
+    (dict(mode="bogus"), "mode must be one of auto, link, freplace, inline"),
     (dict(interface=None), "needs an interface"),
 ])
 def test_a_request_validates_its_own_fields(kw, words):

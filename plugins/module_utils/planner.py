@@ -380,8 +380,11 @@ def plan_dispatcher(name, old, request, plugins, facts, force=False, inline_refu
         running = old.pending.prog_id
     base = swap_base(base, running)
 
-    if (not force and not moved and current is not None and current.fingerprint == fp and running is not None
-            and running == current.prog_id and facts.current_pinned):
+    if (not force and not moved and current is not None and running is not None and running == current.prog_id
+            and facts.current_pinned and (current.fingerprint == fp or _auto_keeps(request, current, build))):
+        if current.fingerprint != fp:
+            mode_reason = "%s: the running generation, the same chain in a mode auto may pick (%s)" % (
+                old.mode_effective, current.mode)
         return Plan(name, False, request, old.chain, old.mode_effective, current.number, before, before,
                     warnings=warnings, record_request=(old.request != request), prog_id=current.prog_id,
                     mode_reason=mode_reason)
@@ -398,6 +401,19 @@ def plan_dispatcher(name, old, request, plugins, facts, force=False, inline_refu
                 move_from=old.attachment if moved else None, release=release, warnings=warnings,
                 prog_id=current.prog_id if current is not None else None, mode_reason=mode_reason,
                 inline_refused=refused if mode != "inline" else None)
+
+
+def _auto_keeps(request, current, build):
+    """mode auto does not rebuild a running chain only to change its mode: the
+    running generation's build inputs are the planned ones but for the mode.
+    (What auto picks depends on the run: a task built on the controller cannot
+    inline, one built on the target can; without this they would take turns
+    rebuilding the same chain.)"""
+    if request.mode != "auto" or not current.build:
+        return False
+    ours = dict(build, mode=None)
+    theirs = dict(current.build, mode=None)
+    return ours == theirs
 
 
 def record_before_swap(plan, old):

@@ -11,8 +11,11 @@ What grows with every chain change that rebuilds a plugin:
   generation a rollback may return to). The rest are removed.
 * the compile cache (``cache/``, see toolchain.py): ``objects/<recipe>/<key>.o``
   with its manifest ``<key>.json``, generated sources ``src/<sha256>/<name>.c``,
-  static-linked dispatchers ``linked/<key>.o`` and the controller's objects of
-  generated C ``generated/<key>.o`` (build_on: controller, generated.py). Every entry can be made
+  static-linked dispatchers ``linked/<key>.o``, inline joins ``joined/<key>.o``
+  (and their manifests), the controller's objects of generated C
+  ``generated/<key>.o`` (build_on: controller, generated.py), and what
+  plugin_store remembers of licenses (``license/``, ``license-gpl/``: kept
+  with their objects, the rest removed). Every entry can be made
   again from the sources (clang, the linker), so the cache is only a speed-up:
   entries whose object is a kept object are kept (a rerun finds them); the
   others are trimmed, oldest first, to ``cache_budget_bytes`` and
@@ -177,12 +180,13 @@ def _compile_entries(cache_dir, keep, now):
             if st is None:
                 continue
             if ext == ".json":
-                obj = os.path.join(recipe_dir, key + ".o")
+                # An object, or bitcode (inline mode: toolchain.compile(bitcode=True)).
+                obj = os.path.join(recipe_dir, key + (".bc" if key + ".bc" in names else ".o"))
                 obj_st = _stat(obj)
                 files = [path] + ([obj] if obj_st is not None else [])
                 size = st.st_size + (obj_st.st_size if obj_st is not None else 0)
                 entries.append(_Entry(files, size, st.st_mtime, _manifest_sha(path) in keep))
-            elif ext == ".o" and key + ".json" not in names and now - st.st_mtime > ORPHAN_AGE_SECONDS:
+            elif ext in (".o", ".bc") and key + ".json" not in names and now - st.st_mtime > ORPHAN_AGE_SECONDS:
                 entries.append(_Entry([path], st.st_size, None, False))  # no lookup uses it
     return entries
 
@@ -203,9 +207,48 @@ def _file_entries(directory, depth):
     return entries
 
 
+def _license_entries(cache_dir, keep):
+    """What plugin_store remembers of an object's license, by the object's
+    sha256: license/<sha256> (its license string), license-gpl/<sha256>.as-is
+    (no GPL copy needed) and license-gpl/<sha256>.o (the copy). Kept while the
+    object (or the copy) is kept; the rest are one lookup of llvm-objcopy away."""
+    entries = []
+    for sub in ("license", "license-gpl"):
+        top = os.path.join(cache_dir, sub)
+        for name in _listdir(top):
+            if name.startswith("."):
+                continue
+            path = os.path.join(top, name)
+            st = _stat(path)
+            if st is None:
+                continue
+            digest, ext = os.path.splitext(name)
+            kept = digest in keep or (ext == ".o" and _sha256_of(path) in keep)
+            entries.append(_Entry([path], st.st_size, st.st_mtime, kept))
+    return entries
+
+
+def _sha256_of(path):
+    import hashlib
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except OSError:
+        return None
+
+
 def _trim_cache(cache_dir, keep, budget_bytes, budget_entries, report):
     now = time.time()
+    for entry in _license_entries(cache_dir, keep):
+        if entry.kept:
+            report.cache_bytes += entry.size
+            report.cache_entries += 1
+        else:
+            for path in entry.files:
+                if _unlink(path, report):
+                    report.cache_files_removed += 1
     entries = (_compile_entries(cache_dir, keep, now) + _file_entries(os.path.join(cache_dir, "linked"), 1) +
+               _file_entries(os.path.join(cache_dir, "joined"), 1) +
                _file_entries(os.path.join(cache_dir, "generated"), 1) + _file_entries(os.path.join(cache_dir, "src"), 2))
     orphans = [e for e in entries if e.mtime is None]
     entries = [e for e in entries if e.mtime is not None]

@@ -221,6 +221,7 @@ def test_generated_programs_are_the_same_bytes_on_the_controller_and_on_the_targ
     def disp(name, build_on):
         return {"name": "dispatcher %s" % name, "register": name, "ebpf.datapath.dispatcher": {
             "name": name, "attach": "tc_ingress", "interface": lab.if_b, "netns": lab.ns_b, "build_on": build_on,
+            "mode": "link",  # the generated C compiled to one object on either side (auto would inline on the target)
             "tc_backend": "clsact", "plugins": [{"plugin": "count_same", "function": "count"}]}}
     _recap, res = controller.play([plugin_task("plugin", "count_same", "target"), disp("same_t", "target"),
                                    disp("same_c", "controller")])

@@ -401,11 +401,6 @@ def prepare_trial(toolchain, layout, family, record, function, hook, link_object
     return _link_files(layout, [(compiled.object_path, compiled.sha256), (link_object, record.link_sha256)])
 
 
-# A family's program type, for an entry program whose section libbpf 1.1 does not know (tcx/...).
-_PROG_TYPES = {"tc": libbpf.BPF_PROG_TYPE_SCHED_CLS, "cilium": libbpf.BPF_PROG_TYPE_SCHED_CLS,
-               "xdp": libbpf.BPF_PROG_TYPE_XDP}
-
-
 def load_trial(path, keep=None, family=None, record=None):
     """Load the throwaway program(s) of an object with fresh maps that are
     never pinned, then close everything. keep: the program to load (default:
@@ -420,7 +415,7 @@ def load_trial(path, keep=None, family=None, record=None):
             if prog.name != keep:
                 prog.set_autoload(False)
             elif family and prog.type == libbpf.BPF_PROG_TYPE_UNSPEC:
-                prog.set_type(_PROG_TYPES[family])
+                prog.set_type(plugin_store.PROG_TYPES[family])
         if record is not None:
             plugin_store.prepare_plugin_code(obj, [record], linked=linked)
         for bpf_map in obj.maps():

@@ -44,12 +44,6 @@ def _is_data_section(section):
     return any(section == s or section.startswith(s + ".") for s in _DATA_SECTIONS)
 
 
-def settable(btf):
-    """{variable: DatasecVar} of the global variables in data sections."""
-    return dict((v.name, v) for v in libbpf.datasec_vars(btf)
-                if _is_data_section(v.section) and v.linkage == "global")
-
-
 def encode(plugin, object_path, config):
     """{variable: hex} of config ({name: YAML value}) for the plugin whose
     plain object is object_path. Raises ConfigError naming the variable."""
@@ -60,9 +54,9 @@ def encode(plugin, object_path, config):
     except libbpf.BpfError as exc:
         raise ConfigError("plugin '%s': its object has no usable BTF for config: %s" % (plugin, exc))
     with btf:
-        found = settable(btf)
-        statics = set(v.name for v in libbpf.datasec_vars(btf)
-                      if _is_data_section(v.section) and v.linkage == "static")
+        data_vars = [v for v in libbpf.datasec_vars(btf) if _is_data_section(v.section)]
+        found = dict((v.name, v) for v in data_vars if v.linkage == "global")
+        statics = set(v.name for v in data_vars if v.linkage == "static")
         out = {}
         for name in sorted(config):
             var = found.get(name)

@@ -214,7 +214,9 @@ def tail_call_targets(record, linked):
     return out
 
 
-_PROG_TYPES = {"tc": libbpf.BPF_PROG_TYPE_SCHED_CLS, "xdp": libbpf.BPF_PROG_TYPE_XDP}
+# A family's program type, for a program whose section libbpf 1.1 does not know (tcx/...).
+PROG_TYPES = {"tc": libbpf.BPF_PROG_TYPE_SCHED_CLS, "cilium": libbpf.BPF_PROG_TYPE_SCHED_CLS,
+              "xdp": libbpf.BPF_PROG_TYPE_XDP}
 
 
 def prepare_plugin_code(obj, records, linked):
@@ -233,7 +235,7 @@ def prepare_plugin_code(obj, records, linked):
                     continue
                 prog.set_autoload(True)
                 if prog.type == libbpf.BPF_PROG_TYPE_UNSPEC:
-                    prog.set_type(_PROG_TYPES[family])
+                    prog.set_type(PROG_TYPES[family])
         if record.config_data:
             values += _config().symbols(record, linked)
     if not values:

@@ -14,6 +14,7 @@ plugin's pin. Nothing is pinned; closing the object releases the program.
 import time
 
 from common import libbpf  # first: common sets up the collection's import path
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import inline_build, plugin_store
 
@@ -50,7 +51,7 @@ def load(layout, path, plugins, used):
     for name in used:
         for linked_name, declared in plugins[name].link_maps.items():
             pins[linked_name] = layout.plugin_map_pin(name, declared)
-    obj = libbpf.BpfObject.open_file(path, name=disp_mod.DISPATCHER_FUNC, pin_root_path=layout.bpffs_root)
+    obj = bpf_object.BpfObject.open_file(path, name=disp_mod.DISPATCHER_FUNC, pin_root_path=layout.bpffs_root)
     try:
         for prog in obj.programs():
             if prog.name != disp_mod.DISPATCHER_FUNC:

@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 
 from common import BPF_DIR, libbpf, log, remove_bpffs_tree
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
 from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
@@ -128,7 +129,7 @@ def collect(scratch):
             built.close()
             remove_bpffs_tree(eng.layout.dispatcher_dir("jit"))
             eng.remove_plugin("noop")
-    tail = libbpf.BpfObject.open_file(tc.compile(os.path.join(BPF_DIR, "tailcall.c")).object_path)
+    tail = bpf_object.BpfObject.open_file(tc.compile(os.path.join(BPF_DIR, "tailcall.c")).object_path)
     try:
         tail.load()
         out["tailcall_hop_jited"] = disassemble(tail.program("hop").fd)

@@ -24,6 +24,7 @@ import struct
 
 from common import (BPF_DIR, cpu_mitigations, cpu_model, fit_slope, libbpf, log, paired, paired_cpu,
                     remove_bpffs_tree, time_prog, udp_packet)
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 import inline_chain
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
@@ -52,7 +53,7 @@ def bench(scratch, repeat, runs):
     out = {"packet_bytes": len(pkt), "repeat": repeat, "runs": runs, "stats_on_during_runs": False,
            "cpu": cpu_model(), "cpu_mitigations": cpu_mitigations()}
     tc = Toolchain(scratch.cache, run_subprocess)
-    direct = libbpf.BpfObject.open_file(tc.compile(os.path.join(BPF_DIR, "direct.c")).object_path)
+    direct = bpf_object.BpfObject.open_file(tc.compile(os.path.join(BPF_DIR, "direct.c")).object_path)
     try:
         direct.load()
         direct_fd = direct.program("direct").fd
@@ -75,7 +76,7 @@ def bench(scratch, repeat, runs):
 
 
 def _tailcalls(tc, out, pkt, repeat, runs):
-    tail = libbpf.BpfObject.open_file(tc.compile(os.path.join(BPF_DIR, "tailcall.c")).object_path)
+    tail = bpf_object.BpfObject.open_file(tc.compile(os.path.join(BPF_DIR, "tailcall.c")).object_path)
     try:
         tail.load()
         entry_fd, hop_fd, hops_fd = tail.program("entry").fd, tail.program("hop").fd, tail.map("hops").fd
@@ -130,7 +131,7 @@ def _work(eng, out, pkt, repeat, runs):
     for name in names:
         eng.ensure_plugin(name, src=os.path.join(BPF_DIR, "count.c"))
     chain = {"pre": [[name, "count"] for name in names], "post": []}
-    merged = libbpf.BpfObject.open_file(eng.toolchain.compile(os.path.join(BPF_DIR, "merged.c")).object_path)
+    merged = bpf_object.BpfObject.open_file(eng.toolchain.compile(os.path.join(BPF_DIR, "merged.c")).object_path)
     built = inline = None
     try:
         merged.load()
@@ -175,7 +176,7 @@ def _parse_once(eng, out, pkt, repeat, runs):
     for name in names:
         eng.ensure_plugin(name, src=os.path.join(BPF_DIR, "parsed_count.c"))
     chain = {"pre": [[name, "parsed_count"] for name in names], "post": []}
-    merged = libbpf.BpfObject.open_file(eng.toolchain.compile(os.path.join(BPF_DIR, "merged.c")).object_path)
+    merged = bpf_object.BpfObject.open_file(eng.toolchain.compile(os.path.join(BPF_DIR, "merged.c")).object_path)
     built = inline = None
     try:
         merged.load()

@@ -35,7 +35,8 @@ import os
 import sys
 import time
 
-from common import RESULTS, Scratch, libbpf, log, machine_facts
+from common import RESULTS, Scratch, log, machine_facts
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpffs
 import control
 import entry_hooks
 import jit_facts
@@ -91,7 +92,7 @@ def main(argv=None):
     args, conf = parse_args(argv)
     if os.geteuid() != 0:
         sys.exit("benchmarks need root (BPF, netns, bpffs)")
-    libbpf.ensure_bpffs("/sys/fs/bpf")
+    bpffs.ensure_bpffs("/sys/fs/bpf")
 
     scratch = Scratch()
     os.environ["EBPF_DATAPATH_CACHE_DIR"] = scratch.cache  # one cache for every engine and module here

@@ -36,6 +36,8 @@ import socket
 import statistics
 
 from common import BPF_DIR, libbpf, log
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from lab import Lab
 import inline_chain
 
@@ -59,7 +61,7 @@ class OwnAttachment:
     def attach(self, prog_fd):
         self.detach()
         with self.lab.in_ns(self.lab.ns_b):
-            self.link_fd = libbpf.tcx_link_create(prog_fd, self.ifindex, libbpf.BPF_TCX_INGRESS)
+            self.link_fd = bpf_link.tcx_link_create(prog_fd, self.ifindex, libbpf.BPF_TCX_INGRESS)
 
     def detach(self):
         if self.link_fd is not None:
@@ -151,7 +153,7 @@ def bench(scratch, rounds, seconds):
                 for name in names:
                     eng.ensure_plugin(name, src=os.path.join(BPF_DIR, "noop.c"))
                 inline = inline_chain.build(eng, "tc", {"pre": [[name, "noop"] for name in names], "post": []})
-                direct = libbpf.BpfObject.open_file(eng.toolchain.compile(os.path.join(BPF_DIR, "direct.c")).object_path)
+                direct = bpf_object.BpfObject.open_file(eng.toolchain.compile(os.path.join(BPF_DIR, "direct.c")).object_path)
             direct.load()
             fds = {"direct": direct.program("direct").fd, "8i": inline.fd}
             send(scratch, lab, 0.2)  # warm up: ARP is pinned, caches are not

@@ -111,6 +111,11 @@ def _guest_libbpf():
     return libbpf
 
 
+def _guest_bpf_object():
+    from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object  # after _guest_libbpf's path
+    return bpf_object
+
+
 def _time(libbpf, fd, pkt, repeat, runs):
     first = libbpf.prog_test_run(fd, pkt, repeat=100)
     if first.retval != TC_ACT_OK:
@@ -120,12 +125,12 @@ def _time(libbpf, fd, pkt, repeat, runs):
 
 
 def _load_freplace(libbpf, variant, opened):
-    disp = libbpf.BpfObject.open_file(variant["object"], name="dp_dispatcher")
+    disp = _guest_bpf_object().BpfObject.open_file(variant["object"], name="dp_dispatcher")
     opened.append(disp)
     disp.load()
     target = disp.program("dp_dispatcher").fd
     for ext in variant["extensions"]:
-        obj = libbpf.BpfObject.open_file(ext["object"], name="ext")
+        obj = _guest_bpf_object().BpfObject.open_file(ext["object"], name="ext")
         opened.append(obj)
         for prog in obj.programs():
             if prog.name in ext["programs"]:
@@ -152,7 +157,7 @@ def guest_main(share):
         opened = []
         try:
             if variant["mode"] == "link":
-                obj = libbpf.BpfObject.open_file(variant["object"], name="dp_dispatcher")
+                obj = _guest_bpf_object().BpfObject.open_file(variant["object"], name="dp_dispatcher")
                 opened.append(obj)
                 obj.load()
                 fd = obj.program("dp_dispatcher").fd

@@ -11,6 +11,8 @@ import socket
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import attach as att
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
 from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
 
@@ -29,7 +31,7 @@ class Cilium:
         self.extra = "10.199.%d.11" % lab.net
         cache = os.environ.get("EBPF_DATAPATH_CACHE_DIR") or os.path.join(globals_dir + "-cache")
         obj_path = Toolchain(cache, run_subprocess).compile(os.path.join(ROOT, "bpf", "testdata", "cilium_standin.c")).object_path
-        self.obj = libbpf.BpfObject.open_file(obj_path)
+        self.obj = bpf_object.BpfObject.open_file(obj_path)
         self.obj.load()
         os.makedirs(globals_dir)
         self.calls_pin = os.path.join(globals_dir, att.CILIUM_CUSTOM_MAP % ENDPOINT)
@@ -41,8 +43,8 @@ class Cilium:
         libbpf.map_update(self.obj.map("identity6").fd, key6, ID_A6.to_bytes(4, "little"))
         self._static_neighbours()
         with att.in_netns(lab.ns_b):
-            self.link_fd = libbpf.tcx_link_create(self.obj.program("cilium_standin").fd,
-                                                  lab.ifindex(lab.ns_b, lab.if_b), libbpf.BPF_TCX_INGRESS)
+            self.link_fd = bpf_link.tcx_link_create(self.obj.program("cilium_standin").fd,
+                                                    lab.ifindex(lab.ns_b, lab.if_b), libbpf.BPF_TCX_INGRESS)
 
     def _identity4(self, addr, identity):
         libbpf.map_update(self.obj.map("identity4").fd, socket.inet_aton(addr), identity.to_bytes(4, "little"))

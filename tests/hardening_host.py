@@ -23,6 +23,8 @@ import threading
 import time
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpffs
 from ansible_collections.ebpf.datapath.plugins.module_utils.maps import read_pinned
 
 from modrun import run_module
@@ -269,7 +271,7 @@ def tcx_progs(lab, ns, ifname):
     out = {}
     with lab.in_ns(ns):
         for direction, attach_type in (("ingress", libbpf.BPF_TCX_INGRESS), ("egress", libbpf.BPF_TCX_EGRESS)):
-            out[direction] = libbpf.prog_query(ifindex, attach_type).prog_ids
+            out[direction] = bpf_link.prog_query(ifindex, attach_type).prog_ids
     return out
 
 
@@ -465,7 +467,7 @@ def fresh_host(state_parent, quiet=True):
     """A lab (quiet: no packets but the test's), a private bpffs_root and
     state_dir; everything removed afterwards, whatever happened."""
     from lab import Lab, remove_tree
-    libbpf.ensure_bpffs(BPFFS)
+    bpffs.ensure_bpffs(BPFFS)
     the_lab = Lab()
     root = os.path.join(BPFFS, "dpt-" + secrets.token_hex(4))
     try:

@@ -36,11 +36,10 @@ import contextlib
 import errno
 import os
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
 from ansible_collections.ebpf.datapath.plugins.module_utils.defaults import DEFAULT_CILIUM_GLOBALS
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import (
-    ATTACH_POINTS, CILIUM_CUSTOM_HOOKS, TC_BACKENDS)
+    ATTACH_POINTS, CILIUM_CUSTOM_HOOKS, TC_BACKENDS, CiliumAttachment, ClsactAttachment, TcxAttachment, XdpAttachment)
 
 # pyroute2 is imported on first netlink use (need_pyroute2): its package
 # __init__ loads every pyroute2 module (NDB, IPDB, asyncio, http.server), about
@@ -191,23 +190,33 @@ class Backend:
 
 def backend_for(ap, record=None):
     """The backend serving ap: the one that made record, or (no record yet)
-    the one ap asks for, tc ``auto`` meaning tcx when the kernel has it."""
-    from ansible_collections.ebpf.datapath.plugins.module_utils import attach_cilium, attach_clsact, attach_link
-    classes = (attach_link.TcxLink, attach_link.XdpLink, attach_clsact.Clsact, attach_cilium.CiliumSlot)
+    the one ap asks for, tc ``auto`` meaning tcx when the kernel has it. Only
+    that backend's module is imported (one attach mechanism per file)."""
     if record is not None:
-        for cls in classes:
-            if isinstance(record, cls.RECORD):
-                return cls(ap)
-        raise AttachError("no backend for the attachment record %r" % (record,))
-    if ap.attach == "cilium_custom":
-        return attach_cilium.CiliumSlot(ap)
-    if ap.attach == "xdp":
-        return attach_link.XdpLink(ap)
-    backend = ap.backend
-    if backend == "auto":
-        from ansible_collections.ebpf.datapath.plugins.module_utils import probe
-        backend = "tcx" if probe.has_tcx() else "clsact"
-    return attach_link.TcxLink(ap) if backend == "tcx" else attach_clsact.Clsact(ap)
+        kind = _RECORD_KINDS.get(type(record))
+        if kind is None:
+            raise AttachError("no backend for the attachment record %r" % (record,))
+    elif ap.attach == "cilium_custom":
+        kind = "cilium"
+    elif ap.attach == "xdp":
+        kind = "xdp"
+    else:
+        kind = ap.backend
+        if kind == "auto":
+            from ansible_collections.ebpf.datapath.plugins.module_utils import probe
+            kind = "tcx" if probe.has_tcx() else "clsact"
+    if kind in ("tcx", "xdp"):
+        from ansible_collections.ebpf.datapath.plugins.module_utils import attach_link
+        return attach_link.TcxLink(ap) if kind == "tcx" else attach_link.XdpLink(ap)
+    if kind == "clsact":
+        from ansible_collections.ebpf.datapath.plugins.module_utils import attach_clsact
+        return attach_clsact.Clsact(ap)
+    from ansible_collections.ebpf.datapath.plugins.module_utils import attach_cilium
+    return attach_cilium.CiliumSlot(ap)
+
+
+# schema's attachment records by the backend that makes them (each backend's RECORD).
+_RECORD_KINDS = {TcxAttachment: "tcx", XdpAttachment: "xdp", ClsactAttachment: "clsact", CiliumAttachment: "cilium"}
 
 
 # The same operations as functions of (attach point, record), for callers that
@@ -306,6 +315,7 @@ def need_pyroute2():
 def open_pin(path, what):
     """fd of the object pinned at path, or None when nothing is pinned there;
     any other failure is an AttachError naming what (e.g. "the pinned link")."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
     try:
         return libbpf.obj_get(path)
     except libbpf.BpfError as exc:
@@ -335,6 +345,7 @@ def ifindex_of(ipr, ap, required=True):
 
 def prog_label(prog_id):
     """'42 (name)' for a program id, as far as the kernel still knows it."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
     try:
         fd = libbpf.prog_fd_by_id(prog_id)
     except Exception:

@@ -9,6 +9,9 @@ generation that attached it; the pin keeps the attachment alive after the run
 exits. Swapping is BPF_LINK_UPDATE with the old program given, a
 compare-and-swap in the kernel. A link whose interface went away stays pinned
 but reports ifindex 0: it counts as gone.
+
+Reading the pinned link needs libbpf.py only; the link calls (bpf_link.py)
+are imported by the operations that change the attachment.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -37,6 +40,7 @@ class LinkBackend(base.Backend):
         return info.prog_id if info is not None else None
 
     def swap(self, record, new_prog_fd):
+        from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
         ap = self.ap
         new = libbpf.prog_info(new_prog_fd)
         pin = record.link_pin
@@ -52,7 +56,7 @@ class LinkBackend(base.Backend):
             old_fd = libbpf.prog_fd_by_id(record.prog_id)
             try:
                 # Compare-and-swap in the kernel: EPERM if the link's program changed meanwhile.
-                libbpf.link_update(link_fd, new_prog_fd, old_prog_fd=old_fd)
+                bpf_link.link_update(link_fd, new_prog_fd, old_prog_fd=old_fd)
             except libbpf.BpfError as exc:
                 if exc.errno == errno.EPERM:
                     raise AttachDrift("our link at %s changed program while swapping; not replacing it"
@@ -65,6 +69,7 @@ class LinkBackend(base.Backend):
         return record.with_program(new.id, new.name)
 
     def detach(self, record):
+        from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
         pin = record.link_pin
         fd = base.open_pin(pin, "the pinned link")
         if fd is None:
@@ -79,7 +84,7 @@ class LinkBackend(base.Backend):
             if info is not None and info.ifindex and info.id == record.link_id:
                 try:
                     # Detach even if someone else still holds a reference to the link.
-                    libbpf.link_detach(fd)
+                    bpf_link.link_detach(fd)
                     removed = True
                 except libbpf.BpfError as exc:
                     if exc.errno not in (errno.ENOLINK, errno.EINVAL, errno.ENOENT):
@@ -141,6 +146,7 @@ class XdpLink(LinkBackend):
     RECORD = XdpAttachment
 
     def attach(self, prog_fd, pin_path, position=None):
+        from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
         ap = self.ap
         base.need_pyroute2()
         prog = libbpf.prog_info(prog_fd)
@@ -153,7 +159,7 @@ class XdpLink(LinkBackend):
                 if foreign:
                     raise AttachConflict(_xdp_conflict_message(ap, foreign))
                 try:
-                    link_fd = libbpf.link_create(prog_fd, ifindex, libbpf.BPF_XDP, flags)
+                    link_fd = bpf_link.link_create(prog_fd, ifindex, libbpf.BPF_XDP, flags)
                 except libbpf.BpfError as exc:
                     if exc.errno in (errno.EBUSY, errno.EEXIST):
                         # Raced with another tool between our look and our attach.
@@ -241,20 +247,22 @@ def tcx_anchor(position):
 
 def _tcx_prog_ids(ifindex, attach_type):
     """Programs at a tcx hook (in the current network namespace), [] if unknown."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
     try:
-        return libbpf.prog_query(ifindex, attach_type).prog_ids
+        return bpf_link.prog_query(ifindex, attach_type).prog_ids
     except libbpf.BpfError:
         return []
 
 
 def _tcx_create(prog_fd, ifindex, attach_type, anchor, relative):
+    from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
     if anchor == "first":
-        return libbpf.tcx_link_create(prog_fd, ifindex, attach_type, before=0)
+        return bpf_link.tcx_link_create(prog_fd, ifindex, attach_type, before=0)
     if anchor == "before":
-        return libbpf.tcx_link_create(prog_fd, ifindex, attach_type, before=relative, relative_id=True)
+        return bpf_link.tcx_link_create(prog_fd, ifindex, attach_type, before=relative, relative_id=True)
     if anchor == "after":
-        return libbpf.tcx_link_create(prog_fd, ifindex, attach_type, after=relative, relative_id=True)
-    return libbpf.tcx_link_create(prog_fd, ifindex, attach_type, after=0)
+        return bpf_link.tcx_link_create(prog_fd, ifindex, attach_type, after=relative, relative_id=True)
+    return bpf_link.tcx_link_create(prog_fd, ifindex, attach_type, after=0)
 
 
 def xdp_attached(ipr, ifindex):

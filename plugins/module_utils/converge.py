@@ -11,6 +11,10 @@ in with one atomic operation through the attach backend (attach.py), record
 the new generation and release generations beyond the kept number. Check mode
 returns the plan; nothing is changed and then undone. Every step before the
 swap can fail without touching the running chain.
+
+The plugin operations import plugin_store, the dispatcher operations the
+planner and the attach backends, each where used: a module run imports what
+its task needs, which is most of a no-op rerun's time (compiling Python).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,9 +23,6 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import planner
-from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_store
-from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachError, AttachPoint, backend_for
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError  # noqa: F401 (re-exported)
 from ansible_collections.ebpf.datapath.plugins.module_utils.faults import crash_point
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import (
@@ -58,7 +59,7 @@ class Engine:
 
     def __enter__(self):
         from ansible_collections.ebpf.datapath.plugins.module_utils import roots
-        from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import ensure_bpffs
+        from ansible_collections.ebpf.datapath.plugins.module_utils.bpffs import ensure_bpffs
         # Nothing is made (no mkdir, no lock file, no orphan cleanup) in roots
         # that are not ours: check them, and claim them, first.
         roots.check_roots(self.layout.bpffs_root, self.layout.state_dir)
@@ -173,9 +174,10 @@ class Engine:
         """Returns (changed, schema.Plugin). shipped: the controller's build of
         src (dict link_object, link_sha256, src, src_sha256; obj and sha256 are
         its plain object). config: the plugin's settings ({variable: value})."""
+        from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_store
         old = self.registry.plugins.get(name)
         if shipped:
-            record = plugin_store.build_shipped(self.layout, name, obj, sha256, shipped["link_object"],
+            record = plugin_store.build_shipped(self.toolchain.cache_dir, name, obj, sha256, shipped["link_object"],
                                                 shipped["link_sha256"], shipped["src"], shipped["src_sha256"],
                                                 cflags=cflags, include_dirs=include_dirs)
         else:
@@ -219,6 +221,7 @@ class Engine:
         (functions present, signatures right, no symbol clash); refuse before
         anything is stored rather than leave a recipe that cannot be built.
         Returns the generated C ([(name, text)]) their rebuilds compile."""
+        from ansible_collections.ebpf.datapath.plugins.module_utils import planner
         plugins = dict(self.registry.plugins)
         plugins[name] = record
         sources = []
@@ -241,6 +244,7 @@ class Engine:
         return self.registry.dispatchers_using(plugin)
 
     def remove_plugin(self, name, force=False):
+        from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_store
         if name not in self.registry.plugins and not os.path.exists(self.layout.plugin_dir(name)):
             return False
         users = self.registry.hooks_using_plugin(name)
@@ -278,6 +282,7 @@ class Engine:
 
     def plan(self, name, request, force=False, inline_refused=None):
         """The plan for dispatcher name to meet request (kernel facts gathered here, read-only)."""
+        from ansible_collections.ebpf.datapath.plugins.module_utils import planner
         old = self.registry.dispatchers.get(name)
         plan = planner.plan_dispatcher(name, old, request, self.registry.plugins, self._kernel_facts(old, request),
                                        inline_refused=inline_refused,
@@ -289,6 +294,7 @@ class Engine:
         """A move killed after attaching the new place and before releasing the
         old one: its write-ahead record names the old attachment; release it.
         The rest of the record (the pending program, for adoption) stays."""
+        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint, backend_for
         disp = self.registry.dispatchers.get(name)
         pending = disp.pending if disp is not None else None
         if pending is None or pending.old_attachment is None:
@@ -326,6 +332,7 @@ class Engine:
         of the request was installed from source and this host compiles; for
         freplace, whether the kernel loads EXT programs (probed only when
         asked)."""
+        from ansible_collections.ebpf.datapath.plugins.module_utils import planner
         requested = request.mode
         facts = planner.KernelFacts()
         if requested in ("inline", "auto"):
@@ -347,6 +354,7 @@ class Engine:
 
     def _kernel_facts(self, old, request):
         """What the kernel runs at the recorded attach point (reads only)."""
+        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint, backend_for
         facts = self._mode_facts(request)
         if old is None:
             return facts
@@ -370,6 +378,7 @@ class Engine:
         help: their unrecorded link pin is removed at the start of the run,
         which detaches them.
         """
+        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachError, backend_for
         prog_id = disp.pending.prog_id
         try:
             record = disp.attachment
@@ -386,6 +395,8 @@ class Engine:
 
     def _apply(self, plan):
         """Build, swap and record what plan says."""
+        from ansible_collections.ebpf.datapath.plugins.module_utils import planner
+        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint, backend_for
         name, request, number = plan.name, plan.request, plan.generation
         old = self.registry.dispatchers.get(name)
         disp = planner.record_before_swap(plan, old)
@@ -453,6 +464,7 @@ class Engine:
         caller's save, the next run finds the attach point running this program
         and knows it is ours (see _find_pending).
         """
+        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import backend_for
         disp.pending = Pending(number, prog_id, old_attachment, old_where)
         disp.high_water = max(disp.high_water, number)
         self.registry.dispatchers[disp.name] = disp
@@ -469,6 +481,8 @@ class Engine:
         return attachment
 
     def remove_dispatcher(self, name):
+        from ansible_collections.ebpf.datapath.plugins.module_utils import planner
+        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint, backend_for
         disp = self.registry.dispatchers.get(name)
         if disp is None:
             leftover = os.path.exists(self.layout.dispatcher_dir(name))
@@ -494,6 +508,8 @@ class Engine:
         number None means the newest kept generation older than the current one.
         Returns dict(changed, before, after, from, to).
         """
+        from ansible_collections.ebpf.datapath.plugins.module_utils import planner
+        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint, backend_for
         from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
         disp = self.registry.dispatchers.get(name)
         if disp is None:
@@ -534,6 +550,7 @@ class Engine:
         Generations whose pins are gone are forgotten (only the running chain is
         rebuilt; its number is new). Returns dict(changed, plugins: [...],
         dispatchers: [...])."""
+        from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_store
         repinned = []
         for name, record in sorted(self.registry.plugins.items()):
             if plugin_store.maps_pinned(self.layout, record):
@@ -557,6 +574,7 @@ class Engine:
     # ----------------------------------------------------------------- hooks
     def set_hook(self, dispatcher, entry, present=True):
         """Add, update or remove one hook entry and converge the dispatcher."""
+        from ansible_collections.ebpf.datapath.plugins.module_utils import planner
         disp = self.registry.dispatchers.get(dispatcher)
         if disp is None:
             raise DatapathError("unknown dispatcher '%s'; create it first with ebpf.datapath.dispatcher"
@@ -583,6 +601,8 @@ class Engine:
     # ------------------------------------------------------------------ facts
     def facts(self):
         """A read-only view of the registry, with kernel liveness."""
+        from ansible_collections.ebpf.datapath.plugins.module_utils import planner
+        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint, backend_for
         dispatchers = []
         for name, disp in sorted(self.registry.dispatchers.items()):
             running = None

@@ -20,7 +20,8 @@ __metaclass__ = type
 import os
 import tempfile
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher_stats, libbpf, plugin_store
+from ansible_collections.ebpf.datapath.plugins.module_utils import (
+    bpf_btf, bpf_object, dispatcher_stats, libbpf, object_info, plugin_store)
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.faults import crash_point
 from ansible_collections.ebpf.datapath.plugins.module_utils.planner import TEMPLATE_VERSION, takes_pkt
@@ -334,7 +335,7 @@ def load_joined(layout, linked, used, plugins, prog_pin, what="with its plugins"
     # The linked object's maps carry namespaced names, so libbpf's pin-by-name
     # path would be wrong for all of them: _bind_pinned_maps points each at its
     # plugin's pin. The root only keeps libbpf's default (/sys/fs/bpf) out.
-    obj = libbpf.BpfObject.open_file(linked, name=DISPATCHER_FUNC, pin_root_path=os.path.dirname(prog_pin))
+    obj = bpf_object.BpfObject.open_file(linked, name=DISPATCHER_FUNC, pin_root_path=os.path.dirname(prog_pin))
     try:
         for prog in obj.programs():
             # Programs of the plugins that are no hook here (a plugin's kprobe)
@@ -383,7 +384,7 @@ def trial_source(family, record, function, hook, link_object):
     entry = function in record.entries
     # The static linker refuses two different license sections, so the trial
     # takes the plugin's own ("Dual BSD/GPL" ...) when it has one.
-    with libbpf.Btf.from_elf(link_object) as btf:
+    with bpf_btf.Btf.from_elf(link_object) as btf:
         has_license = any(var.section == "license" for var in btf.variables())
     parsed = [symbol] if not entry and takes_pkt(record.functions[function]) else ()
     return generate_source(family, [symbol] if hook == "pre" else [], [symbol] if hook == "post" else [], None,
@@ -410,12 +411,12 @@ def load_trial(path, keep=None, family=None, record=None):
     BpfError carries the verifier's log."""
     linked = keep is None
     keep = keep or DISPATCHER_FUNC
-    with libbpf.BpfObject.open_file(path, name="dp_trial") as obj:
+    with bpf_object.BpfObject.open_file(path, name="dp_trial") as obj:
         for prog in obj.programs():
             if prog.name != keep:
                 prog.set_autoload(False)
             elif family and prog.type == libbpf.BPF_PROG_TYPE_UNSPEC:
-                prog.set_type(plugin_store.PROG_TYPES[family])
+                prog.set_type(object_info.PROG_TYPES[family])
         if record is not None:
             plugin_store.prepare_plugin_code(obj, [record], linked=linked)
         for bpf_map in obj.maps():
@@ -466,7 +467,7 @@ def _link_files(layout, files):
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".o", dir=out_dir)
     os.close(fd)
     try:
-        with libbpf.Linker(tmp) as linker:
+        with bpf_object.Linker(tmp) as linker:
             for path, _sha in files:
                 linker.add_file(path)
             linker.finalize()
@@ -560,7 +561,7 @@ def build_freplace(toolchain, layout, name, family, chain, main, plugins, prog_p
     """
     dispatcher_obj, extensions = prepare_freplace(toolchain, layout, family, chain, main, plugins, final, stats)
     crash_point("after_compile")
-    obj = libbpf.BpfObject.open_file(dispatcher_obj, name=DISPATCHER_FUNC)
+    obj = bpf_object.BpfObject.open_file(dispatcher_obj, name=DISPATCHER_FUNC)
     built = BuiltDispatcher(obj, None, prog_pin)
     try:
         try:
@@ -624,8 +625,8 @@ def _extension_object(toolchain, layout, record, wrapper_source):
 
 def _load_extensions(layout, record, bindings, linked, built, ext_dir):
     """Load one plugin's hooked functions as extensions of the dispatcher's stubs."""
-    ext = libbpf.BpfObject.open_file(linked, name="ext_" + record.name,
-                                     pin_root_path=layout.plugin_maps_dir(record.name))
+    ext = bpf_object.BpfObject.open_file(linked, name="ext_" + record.name,
+                                         pin_root_path=layout.plugin_maps_dir(record.name))
     built.extras.append(ext)
     target_fd = built.prog.fd
     wanted = {}  # program name in the extension object -> the stub it replaces

@@ -35,7 +35,7 @@ __metaclass__ = type
 
 import collections
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher, libbpf, plugin_store
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf, dispatcher, object_info, plugin_store
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import plugin_symbol
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import Chain, FunctionRef
@@ -119,7 +119,7 @@ def chain_cpu(plugins, used):
 def bitcode_defines(name, info, merged_vars, moved_entries):
     """The -D renames of a plugin's bitcode compile: those of its namespaced
     object (every global, the entry programs it moves to .text) and its
-    license/version variables (pure). info: plugin_store.inspect_object()."""
+    license/version variables (pure). info: object_info.inspect_object()."""
     defines = dict((sym, plugin_symbol(name, sym)) for sym in info["globals"])
     for var in merged_vars:
         defines[var] = plugin_symbol(name, var)
@@ -131,7 +131,7 @@ def bitcode_defines(name, info, merged_vars, moved_entries):
 
 def merged_variables(object_path):
     """The global variables of an object in its license and version sections."""
-    with libbpf.Btf.from_elf(object_path) as btf:
+    with bpf_btf.Btf.from_elf(object_path) as btf:
         return sorted(set(v.name for v in btf.variables() if v.section in _MERGED_SECTIONS and v.linkage == "global"))
 
 
@@ -170,7 +170,7 @@ def plugin_bitcode(toolchain, layout, record):
                           "so its code is no longer the verified one; install the plugin again (datapath_plugin)"
                           % (record.name, src))
     check_license(toolchain, record.name, plain)
-    info = plugin_store.inspect_object(plain)
+    info = object_info.inspect_object(plain)
     defines = bitcode_defines(record.name, info, merged_variables(plain), record.link_entries)
     try:
         return toolchain.compile(src, cflags=list(record.cflags), include_dirs=list(record.include_dirs),
@@ -223,6 +223,6 @@ def functions_left(object_path, symbols):
     """The symbols that are still functions in the object (its BTF). A hooked
     function made internal and inlined everywhere is deleted by LLVM; one that
     is left is still called."""
-    with libbpf.Btf.from_elf(object_path) as btf:
+    with bpf_btf.Btf.from_elf(object_path) as btf:
         names = set(func.name for func in btf.functions())
     return sorted(s for s in symbols if s in names)

@@ -274,42 +274,43 @@ class Unsupported(CType):
         return binascii.hexlify(raw).decode("ascii")
 
 
-def from_btf(btf, type_id, libbpf):
-    """The CType of `type_id` in `btf` (a libbpf.Btf); `libbpf` is the binding module."""
-    info = libbpf.btf_type_info(btf, type_id)
+def from_btf(btf, type_id, binding):
+    """The CType of `type_id` in `btf` (a bpf_btf.Btf); `binding` gives the BTF
+    kinds and btf_type_info (bpf_btf; a fake in the unit tests)."""
+    info = binding.btf_type_info(btf, type_id)
     kind = info.kind
     name = btf.type_name(type_id)
-    if kind in (libbpf.BTF_KIND_TYPEDEF, libbpf.BTF_KIND_CONST, libbpf.BTF_KIND_VOLATILE,
-                libbpf.BTF_KIND_RESTRICT, libbpf.BTF_KIND_TYPE_TAG):
-        inner = from_btf(btf, info.ref, libbpf)
-        if kind == libbpf.BTF_KIND_TYPEDEF and name == "__be32" and isinstance(inner, IntType) and inner.size == 4:
+    if kind in (binding.BTF_KIND_TYPEDEF, binding.BTF_KIND_CONST, binding.BTF_KIND_VOLATILE,
+                binding.BTF_KIND_RESTRICT, binding.BTF_KIND_TYPE_TAG):
+        inner = from_btf(btf, info.ref, binding)
+        if kind == binding.BTF_KIND_TYPEDEF and name == "__be32" and isinstance(inner, IntType) and inner.size == 4:
             inner.ipv4 = True
-        if kind == libbpf.BTF_KIND_TYPEDEF:
+        if kind == binding.BTF_KIND_TYPEDEF:
             # '__be32 (unsigned int)': the name written in C and the base type under it.
             base = getattr(inner, "base_name", inner.name)
             inner.base_name = base
             inner.name = "%s (%s)" % (name, base)
         return inner
-    if kind == libbpf.BTF_KIND_INT:
+    if kind == binding.BTF_KIND_INT:
         if info.int_bits != info.size * 8:
             return Unsupported(name, info.size, "an integer of %d bits" % info.int_bits)
-        return IntType(name, info.size, signed=bool(info.int_encoding & libbpf.BTF_INT_SIGNED),
-                       is_bool=bool(info.int_encoding & libbpf.BTF_INT_BOOL))
-    if kind in (libbpf.BTF_KIND_ENUM, libbpf.BTF_KIND_ENUM64):
+        return IntType(name, info.size, signed=bool(info.int_encoding & binding.BTF_INT_SIGNED),
+                       is_bool=bool(info.int_encoding & binding.BTF_INT_BOOL))
+    if kind in (binding.BTF_KIND_ENUM, binding.BTF_KIND_ENUM64):
         return EnumType(name, info.size, info.signed, info.values)
-    if kind == libbpf.BTF_KIND_ARRAY:
-        elem = from_btf(btf, info.ref, libbpf)
+    if kind == binding.BTF_KIND_ARRAY:
+        elem = from_btf(btf, info.ref, binding)
         if isinstance(elem, IntType) and elem.size == 1 and not elem.is_bool:
             return ByteArray(name, info.nelems)
         return ArrayType(name, elem, info.nelems)
-    if kind in (libbpf.BTF_KIND_STRUCT, libbpf.BTF_KIND_UNION):
+    if kind in (binding.BTF_KIND_STRUCT, binding.BTF_KIND_UNION):
         fields = []
         for mname, mtype, bit_off, bit_size in info.members:
-            ctype = from_btf(btf, mtype, libbpf)
+            ctype = from_btf(btf, mtype, binding)
             if bit_size or bit_off % 8:
                 ctype = Unsupported(ctype.name, ctype.size, "field %r is a bitfield" % mname)
             fields.append(Field(mname or "(anon)", ctype, bit_off // 8))
-        return StructType(name, info.size, fields, union=kind == libbpf.BTF_KIND_UNION)
+        return StructType(name, info.size, fields, union=kind == binding.BTF_KIND_UNION)
     size = info.size or 8
     return Unsupported(name, size, "this BTF kind (%d) cannot be given from YAML" % kind)
 
@@ -479,6 +480,11 @@ def _libbpf():
     return libbpf
 
 
+def _bpf_btf():
+    from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf
+    return bpf_btf
+
+
 class TypedMap:
     """A pinned map opened with its BTF: read, write, delete (batch when the
     kernel has it for this map type). Use with ``with``: closes the fd."""
@@ -501,10 +507,10 @@ class TypedMap:
         ids = lb.map_btf_ids(self.fd)
         key_type = value_type = None
         if ids.btf_id and ids.key_type_id and ids.value_type_id:
-            btf = lb.btf_from_kernel(ids.btf_id)
+            btf = _bpf_btf().btf_from_kernel(ids.btf_id)
             try:
-                key_type = from_btf(btf, ids.key_type_id, lb)
-                value_type = from_btf(btf, ids.value_type_id, lb)
+                key_type = from_btf(btf, ids.key_type_id, _bpf_btf())
+                value_type = from_btf(btf, ids.value_type_id, _bpf_btf())
             finally:
                 btf.close()
         # Without BTF (or with sizes BTF disagrees with) keys and values are plain bytes.

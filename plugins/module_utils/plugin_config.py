@@ -26,8 +26,7 @@ __metaclass__ = type
 
 import binascii
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
-from ansible_collections.ebpf.datapath.plugins.module_utils import map_data
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf, bpf_object, libbpf, map_data
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import plugin_symbol
 
@@ -50,11 +49,11 @@ def encode(plugin, object_path, config):
     if not config:
         return {}
     try:
-        btf = libbpf.Btf.from_elf(object_path)
+        btf = bpf_btf.Btf.from_elf(object_path)
     except libbpf.BpfError as exc:
         raise ConfigError("plugin '%s': its object has no usable BTF for config: %s" % (plugin, exc))
     with btf:
-        data_vars = [v for v in libbpf.datasec_vars(btf) if _is_data_section(v.section)]
+        data_vars = [v for v in bpf_btf.datasec_vars(btf) if _is_data_section(v.section)]
         found = dict((v.name, v) for v in data_vars if v.linkage == "global")
         statics = set(v.name for v in data_vars if v.linkage == "static")
         out = {}
@@ -67,7 +66,7 @@ def encode(plugin, object_path, config):
                     why = "settable are the global variables of .rodata (const volatile), .data and .bss: %s" % (
                         ", ".join(sorted(found)) or "none")
                 raise ConfigError("plugin '%s': config '%s' is no variable of the plugin; %s" % (plugin, name, why))
-            ctype = map_data.from_btf(btf, var.type_id, libbpf)
+            ctype = map_data.from_btf(btf, var.type_id, bpf_btf)
             try:
                 data = ctype.encode(config[name], "config '%s'" % name)
             except map_data.MapDataError as exc:
@@ -91,9 +90,9 @@ def apply(obj, values):
     internal maps. Raises ConfigError for a symbol the object lacks."""
     if not values:
         return
-    btf = libbpf.object_btf(obj)
+    btf = bpf_btf.object_btf(obj)
     where = {}
-    for var in (libbpf.datasec_vars(btf) if btf is not None else []):
+    for var in (bpf_btf.datasec_vars(btf) if btf is not None else []):
         if _is_data_section(var.section):
             where[var.name] = var
     for symbol, data in values:
@@ -106,4 +105,4 @@ def apply(obj, values):
             bpf_map = obj.map(var.section)
         except KeyError:
             raise ConfigError("object %s has no map for section %s" % (obj.name, var.section))
-        libbpf.write_initial_value(bpf_map, var.offset, data)
+        bpf_object.write_initial_value(bpf_map, var.offset, data)

@@ -8,6 +8,10 @@ the *plain* object, exactly as written, whose maps are created and pinned under
 ``<bpffs_root>/plugins/<plugin>/maps/``; and the *namespaced* object, where every
 global symbol is prefixed ``dpp_<plugin>__`` so that two plugins may use the same
 names and still be linked into one dispatcher.
+
+What an object holds is read by object_info.py and remembered by content
+(describe_object). libbpf is imported by the functions that load into the
+kernel only: a no-op rerun reads records and the cache, and starts faster.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,19 +19,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import json
 import os
 import re
 import stat
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.files import atomic_write, makedirs_private, sha256_file
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import plugin_symbol
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import Plugin
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import remove_bpffs_tree, remove_empty_dirs
-
-# Global variables the static linker merges by design and we must not rename.
-_KEEP_SECTIONS = ("license", "version")
 
 # sha256 -> the file build() made or checked in this run. Nothing enters the
 # object store before pin_maps() succeeds, so a refused plugin (or a check-mode
@@ -57,26 +58,26 @@ def check_input_file(path, what):
                           % (what, path, stat.S_IMODE(st.st_mode)))
 
 
-def inspect_object(path):
-    """Read a BPF object's BTF: global functions with their parameter types, maps,
-    and the global symbols that would collide when linked with another plugin."""
+def describe_object(cache_dir, path, digest=None):
+    """object_info.describe() of the object at path: remembered in the cache
+    by its sha256, so a rerun with the same bytes neither opens the object nor
+    imports libbpf (object_info does, on a miss). A plugin's object is read by
+    libbpf as it is, so the record stays true for those bytes."""
+    digest = digest or sha256_file(path)
+    known = os.path.join(cache_dir, "object-info", digest + ".json")
     try:
-        btf = libbpf.Btf.from_elf(path)
-    except libbpf.BpfError as exc:
-        raise PluginError("%s has no usable BTF (compile with -g): %s" % (path, exc))
-    with btf:
-        functions = {}
-        for func in btf.functions():
-            if func.linkage == "global":
-                functions[func.name] = {"params": [t for _param, t in func.params], "ret": func.ret_type_name}
-        global_vars = []
-        maps = []
-        for var in btf.variables():
-            if var.section == ".maps":
-                maps.append(var.name)
-            if var.linkage == "global" and var.section not in _KEEP_SECTIONS:
-                global_vars.append(var.name)
-    return {"functions": functions, "maps": sorted(maps), "globals": sorted(set(global_vars) | set(functions))}
+        with open(known) as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        pass
+    from ansible_collections.ebpf.datapath.plugins.module_utils import object_info
+    try:
+        info = object_info.describe(path)
+    except object_info.ObjectError as exc:
+        raise PluginError(str(exc), log=exc.log)
+    makedirs_private(os.path.dirname(known))
+    atomic_write(known, json.dumps(info, sort_keys=True).encode())
+    return info
 
 
 def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), include_dirs=()):
@@ -91,11 +92,11 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
             if not os.path.isdir(inc):
                 raise PluginError("include directory %s does not exist" % inc)
         plain = _compile(toolchain, src, cflags, include_dirs, {})
-        info = inspect_object(plain.object_path)
+        info = describe_object(toolchain.cache_dir, plain.object_path)
         if not info["functions"]:
             raise PluginError("plugin source %s defines no global function to hook; hook functions "
                               "are global (not static) functions" % src)
-        entries, prog_arrays = _programs_and_prog_arrays(plain.object_path, info)
+        entries, prog_arrays = info["entries"], info["prog_arrays"]
         defines = dict((sym, plugin_symbol(name, sym)) for sym in info["globals"])
         namespaced, link_entries = _compile_namespaced(toolchain, name, src, cflags, include_dirs, defines,
                                                        entries, info)
@@ -120,7 +121,7 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
         if sha256 and digest != sha256.lower():
             raise PluginError("object %s has sha256 %s, expected %s; refusing to load it"
                               % (obj, digest, sha256.lower()))
-        info = inspect_object(obj)
+        info = describe_object(toolchain.cache_dir, obj, digest)
         if not info["functions"]:
             raise PluginError("plugin object %s defines no global function to hook" % obj)
         plain_sha = _stage(obj, digest)
@@ -130,7 +131,7 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
         # the plugins of a dispatcher, which the build checks.
         link_symbols = dict((fn, fn) for fn in info["functions"])
         link_maps = dict((m, m) for m in info["maps"])
-        entries, prog_arrays = _programs_and_prog_arrays(obj, info)
+        entries, prog_arrays = info["entries"], info["prog_arrays"]
         link_entries = []  # its entry programs stay programs: freplace mode only
     return Plugin(
         name=name,
@@ -214,17 +215,13 @@ def tail_call_targets(record, linked):
     return out
 
 
-# A family's program type, for a program whose section libbpf 1.1 does not know (tcx/...).
-PROG_TYPES = {"tc": libbpf.BPF_PROG_TYPE_SCHED_CLS, "cilium": libbpf.BPF_PROG_TYPE_SCHED_CLS,
-              "xdp": libbpf.BPF_PROG_TYPE_XDP}
-
-
 def prepare_plugin_code(obj, records, linked):
     """Before load of an opened object that runs these plugins' code (the
     linked dispatcher or a trial: linked=True; a plain or extension object:
     False): their tail-call targets load with it (autoload on, the program
     type of their family where libbpf 1.1 knows none) and their settings are
     written into its globals. Programs the caller switched on stay on."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf, object_info
     values = []
     for record in records:
         targets = tail_call_targets(record, linked)
@@ -235,7 +232,7 @@ def prepare_plugin_code(obj, records, linked):
                     continue
                 prog.set_autoload(True)
                 if prog.type == libbpf.BPF_PROG_TYPE_UNSPEC:
-                    prog.set_type(PROG_TYPES[family])
+                    prog.set_type(object_info.PROG_TYPES[family])
         if record.config_data:
             values += _config().symbols(record, linked)
     if not values:
@@ -253,15 +250,14 @@ def _config():
     return plugin_config
 
 
-def build_shipped(layout, name, obj, sha256, link_object, link_sha256, src, src_sha256, cflags=(), include_dirs=()):
+def build_shipped(cache_dir, name, obj, sha256, link_object, link_sha256, src, src_sha256, cflags=(), include_dirs=()):
     """The record of a plugin the controller compiled from source (build_on:
     controller): obj is its plain object, link_object its namespaced one (both
     shipped, both checked against their sha256), src and src_sha256 the
     controller's source. It is recorded exactly as this host would record its
     own build of that source, so moving a plugin's build between controller and
     target changes nothing when the objects are the same. Nothing on the host
-    changes here."""
-    del layout  # same signature as build(): nothing is read from the roots
+    changes here. cache_dir: the compile cache (object descriptions)."""
     objects = []
     for path, digest, what in ((obj, sha256, "plugin object"), (link_object, link_sha256, "plugin link object")):
         check_input_file(path, what)
@@ -269,19 +265,19 @@ def build_shipped(layout, name, obj, sha256, link_object, link_sha256, src, src_
         if not digest or found != digest.lower():
             raise PluginError("%s %s has sha256 %s, expected %s; refusing to load it" % (what, path, found, digest))
         objects.append(found)
-    info = inspect_object(obj)
+    info = describe_object(cache_dir, obj, objects[0])
     if not info["functions"]:
         raise PluginError("plugin object %s defines no global function to hook" % obj)
-    linked = inspect_object(link_object)
+    linked = describe_object(cache_dir, link_object, objects[1])
     missing = sorted(fn for fn in info["functions"] if plugin_symbol(name, fn) not in linked["functions"])
     if missing:
         lacking = ", ".join(plugin_symbol(name, f) for f in missing)
         raise PluginError("%s is not the link object of plugin '%s': it lacks %s; build both objects from one "
                           "source for this plugin name" % (link_object, name, lacking))
-    entries, prog_arrays = _programs_and_prog_arrays(obj, info)
+    entries, prog_arrays = info["entries"], info["prog_arrays"]
     # An entry program the controller could move to .text is a plain function
     # of the link object; one it had to leave is still a program there.
-    still_programs = entry_programs(link_object, linked)
+    still_programs = linked["entries"]
     link_entries = sorted(fn for fn, entry in entries.items()
                           if entry["family"] and plugin_symbol(name, fn) not in still_programs)
     return Plugin(
@@ -305,45 +301,6 @@ def staged_path(digest):
     """The file build() made or checked for an object of this run (the
     controller ships these)."""
     return _STAGED[digest]
-
-
-# libbpf's program type of a section -> the dispatcher family whose context it takes.
-_ENTRY_FAMILIES = {libbpf.BPF_PROG_TYPE_SCHED_CLS: "tc", libbpf.BPF_PROG_TYPE_SCHED_ACT: "tc",
-                   libbpf.BPF_PROG_TYPE_XDP: "xdp"}
-# Sections newer than the host's libbpf (libbpf 1.1 knows no "tcx/", "netkit/"):
-# their family by the section's first word.
-_ENTRY_SECTION_FAMILIES = {"tcx": "tc", "netkit": "tc", "tc": "tc", "classifier": "tc", "xdp": "xdp"}
-
-
-def _entry_family(prog):
-    family = _ENTRY_FAMILIES.get(prog.type)
-    if family is None and prog.type == libbpf.BPF_PROG_TYPE_UNSPEC:
-        family = _ENTRY_SECTION_FAMILIES.get(prog.section.split("/")[0].split(".")[0])
-    return family
-
-
-def entry_programs(path, info):
-    """The global functions of an object that are programs of their own (under
-    SEC("tc"), SEC("xdp") ...): {function: {"section", "family"}}."""
-    return _programs_and_prog_arrays(path, info)[0]
-
-
-def _programs_and_prog_arrays(path, info):
-    """(entry programs as entry_programs() says, the maps of type
-    BPF_MAP_TYPE_PROG_ARRAY): libbpf reads sections and map definitions (open
-    only: nothing is created or pinned). A lone .text function is listed by
-    libbpf as a program too; it is a hook function."""
-    try:
-        obj = libbpf.BpfObject.open_file(path, name="inspect")
-    except libbpf.BpfError as exc:
-        raise PluginError("libbpf cannot open %s: %s" % (path, exc), log=exc.log or "")
-    try:
-        entries = dict((prog.name, {"section": prog.section, "family": _entry_family(prog)})
-                       for prog in obj.programs() if prog.name in info["functions"] and prog.section != ".text")
-        arrays = sorted(m.name for m in obj.maps() if not m.is_internal and m.type == libbpf.BPF_MAP_TYPE_PROG_ARRAY)
-        return entries, arrays
-    finally:
-        obj.close()
 
 
 def _as_function(symbol, ret):
@@ -418,7 +375,7 @@ def verify(toolchain, layout, record):
     toolchain: a generated.Builder. A host that does not compile gets the
     verification programs from the controller: the caller asks for them all
     first (trial_sources, with the rest of its change: Engine.ensure_plugin)."""
-    from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher
+    from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher, libbpf
     link_object = _staged_or_stored(layout, record.link_sha256)
     plain_object = _staged_or_stored(layout, record.plain_sha256)
     for function, family, hook, how in _trials(layout, record):
@@ -603,6 +560,7 @@ def pin_maps(layout, record):
 
     On failure everything this call added is taken away again: pins,
     directories and stored objects."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object, libbpf
     added = store_objects(layout, record)
     maps_dir = layout.plugin_maps_dir(record.name)
     before = set(os.listdir(maps_dir)) if os.path.isdir(maps_dir) else None
@@ -610,8 +568,8 @@ def pin_maps(layout, record):
         layout.ensure_bpffs_dir(maps_dir)
         # pin_root_path: maps declared pinned by name land in the plugin's own
         # directory, never in libbpf's default /sys/fs/bpf.
-        obj = libbpf.BpfObject.open_file(layout.object_path(record.plain_sha256), name=record.name,
-                                         pin_root_path=maps_dir)
+        obj = bpf_object.BpfObject.open_file(layout.object_path(record.plain_sha256), name=record.name,
+                                             pin_root_path=maps_dir)
         try:
             for prog in obj.programs():
                 prog.set_autoload(False)  # only the maps are wanted here ...

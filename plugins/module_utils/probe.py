@@ -27,7 +27,7 @@ import struct
 import sys
 import threading
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf, bpf_link, bpf_object, libbpf
 from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import BpfError
 
 FEATURES = ('btf', 'tcx', 'xdp_link', 'freplace')
@@ -112,8 +112,8 @@ def _in_throwaway_netns(fn):
 def _probe_link(what, prog_type, expected_attach_type, ret, attach, enodev_tell=False):
     """Load a one-line program and attach it with attach(prog_fd, ifindex) -> link fd."""
     try:
-        prog_fd = libbpf.prog_load(prog_type, _mov_r0(ret) + _EXIT, 'dpprobe_' + what,
-                                   expected_attach_type=expected_attach_type)
+        prog_fd = bpf_object.prog_load(prog_type, _mov_r0(ret) + _EXIT, 'dpprobe_' + what,
+                                       expected_attach_type=expected_attach_type)
     except BpfError as exc:
         return _result(False, 'kernel refuses the %s probe program: %s' % (what, _describe(exc)))
     try:
@@ -145,14 +145,14 @@ def _probe_link(what, prog_type, expected_attach_type, ret, attach, enodev_tell=
 def _probe_tcx():
     return _probe_link(
         'tcx', libbpf.BPF_PROG_TYPE_SCHED_CLS, 0, _TC_ACT_OK,
-        lambda prog_fd, ifindex: libbpf.tcx_link_create(prog_fd, ifindex, libbpf.BPF_TCX_INGRESS),
+        lambda prog_fd, ifindex: bpf_link.tcx_link_create(prog_fd, ifindex, libbpf.BPF_TCX_INGRESS),
         enodev_tell=True)
 
 
 def _probe_xdp_link():
     return _probe_link(
         'xdp', libbpf.BPF_PROG_TYPE_XDP, libbpf.BPF_XDP, _XDP_PASS,
-        lambda prog_fd, ifindex: libbpf.link_create(prog_fd, ifindex, libbpf.BPF_XDP))
+        lambda prog_fd, ifindex: bpf_link.link_create(prog_fd, ifindex, libbpf.BPF_XDP))
 
 
 # ---------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def _probe_btf():
         return _result(False, 'no kernel BTF at %s (kernel built without CONFIG_DEBUG_INFO_BTF)'
                        % VMLINUX_BTF)
     try:
-        with libbpf.Btf.new_empty() as btf:
+        with bpf_btf.Btf.new_empty() as btf:
             int_id = btf.add_int('int', 4, libbpf.BTF_INT_SIGNED)
             proto = btf.add_func_proto(int_id)
             btf.add_func('dpprobe', libbpf.BTF_FUNC_GLOBAL, proto)
@@ -185,7 +185,7 @@ def _probe_freplace():
         return _result(False, 'freplace needs BTF: %s' % probe('btf')['reason'])
     fds = []
     try:
-        with libbpf.Btf.new_empty() as btf:
+        with bpf_btf.Btf.new_empty() as btf:
             int_id = btf.add_int('int', 4, libbpf.BTF_INT_SIGNED)
             # The kernel matches a context argument by struct name only.
             ctx_ptr = btf.add_ptr(btf.add_struct('__sk_buff', 0))
@@ -199,7 +199,7 @@ def _probe_freplace():
             target_insns = (_call_rel(1) + _EXIT  # main: r0 = dpprobe_stub(ctx)
                             + _mov_r0(_TC_ACT_OK) + _EXIT)  # dpprobe_stub
             try:
-                target_fd = libbpf.prog_load(
+                target_fd = bpf_object.prog_load(
                     libbpf.BPF_PROG_TYPE_SCHED_CLS, target_insns, 'dpprobe_tgt',
                     prog_btf_fd=btf.fd, func_info=[(0, main_id), (2, stub_id)])
             except BpfError as exc:
@@ -207,7 +207,7 @@ def _probe_freplace():
                                       'global function): %s' % _describe(exc))
             fds.append(target_fd)
             try:
-                ext_fd = libbpf.prog_load(
+                ext_fd = bpf_object.prog_load(
                     libbpf.BPF_PROG_TYPE_EXT, _mov_r0(_TC_ACT_OK) + _EXIT, 'dpprobe_ext',
                     prog_btf_fd=btf.fd, func_info=[(0, ext_id)],
                     attach_prog_fd=target_fd, attach_btf_id=stub_id)
@@ -215,7 +215,7 @@ def _probe_freplace():
                 return _result(False, 'kernel refuses BPF_PROG_TYPE_EXT: %s' % _describe(exc))
             fds.append(ext_fd)
             try:
-                fds.append(libbpf.link_create(ext_fd, target_fd, 0, target_btf_id=stub_id))
+                fds.append(bpf_link.link_create(ext_fd, target_fd, 0, target_btf_id=stub_id))
             except BpfError as exc:
                 return _result(False, 'kernel refuses to attach a BPF_PROG_TYPE_EXT program: %s'
                                % _describe(exc))

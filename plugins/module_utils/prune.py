@@ -14,8 +14,9 @@ What grows with every chain change that rebuilds a plugin:
   static-linked dispatchers ``linked/<key>.o``, inline joins ``joined/<key>.o``
   (and their manifests), the controller's objects of generated C
   ``generated/<key>.o`` (build_on: controller, generated.py), and what
-  plugin_store remembers of licenses (``license/``, ``license-gpl/``: kept
-  with their objects, the rest removed). Every entry can be made
+  plugin_store remembers of objects by their sha256 (licenses: ``license/``,
+  ``license-gpl/``; what they hold: ``object-info/``): kept with their
+  objects, the rest removed. Every entry can be made
   again from the sources (clang, the linker), so the cache is only a speed-up:
   entries whose object is a kept object are kept (a rerun finds them); the
   others are trimmed, oldest first, to ``cache_budget_bytes`` and
@@ -207,13 +208,14 @@ def _file_entries(directory, depth):
     return entries
 
 
-def _license_entries(cache_dir, keep):
-    """What plugin_store remembers of an object's license, by the object's
-    sha256: license/<sha256> (its license string), license-gpl/<sha256>.as-is
-    (no GPL copy needed) and license-gpl/<sha256>.o (the copy). Kept while the
-    object (or the copy) is kept; the rest are one lookup of llvm-objcopy away."""
+def _by_object_entries(cache_dir, keep):
+    """What plugin_store remembers of an object by its sha256: license/<sha256>
+    (its license string), license-gpl/<sha256>.as-is (no GPL copy needed),
+    license-gpl/<sha256>.o (the copy) and object-info/<sha256>.json (what it
+    holds). Kept while the object (or the copy) is kept; the rest are one run
+    of llvm-objcopy or one read with libbpf away."""
     entries = []
-    for sub in ("license", "license-gpl"):
+    for sub in ("license", "license-gpl", "object-info"):
         top = os.path.join(cache_dir, sub)
         for name in _listdir(top):
             if name.startswith("."):
@@ -239,7 +241,7 @@ def _sha256_of(path):
 
 def _trim_cache(cache_dir, keep, budget_bytes, budget_entries, report):
     now = time.time()
-    for entry in _license_entries(cache_dir, keep):
+    for entry in _by_object_entries(cache_dir, keep):
         if entry.kept:
             report.cache_bytes += entry.size
             report.cache_entries += 1

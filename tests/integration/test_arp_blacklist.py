@@ -47,6 +47,7 @@ from lab import Lab, remove_tree
 from modrun import run_module
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpffs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BPFFS = "/sys/fs/bpf"
@@ -253,7 +254,7 @@ class Play:
 @pytest.fixture(scope="module")
 def play(tmp_path_factory):
     work = str(tmp_path_factory.mktemp("arp_blacklist"))
-    libbpf.ensure_bpffs(BPFFS)
+    bpffs.ensure_bpffs(BPFFS)
     bpffs_root = os.path.join(BPFFS, "dpt-arp-" + secrets.token_hex(4))
     lab = Lab()
     try:

@@ -25,6 +25,8 @@ from pyroute2 import netns as pr_netns
 from ansible_collections.ebpf.datapath.plugins.module_utils import attach as att
 from ansible_collections.ebpf.datapath.plugins.module_utils import attach_link
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import CiliumAttachment, ClsactAttachment
 
 # Keys of the `counts` map: one per test program, so a test can tell which ran.
@@ -115,7 +117,7 @@ def progs(tmp_path_factory):
     proc = subprocess.run(["clang-19", "-target", "bpf", "-g", "-O2", "-I/usr/include/x86_64-linux-gnu",
                            "-c", str(src), "-o", str(obj_path)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    obj = libbpf.BpfObject.open_file(str(obj_path))
+    obj = bpf_object.BpfObject.open_file(str(obj_path))
     try:
         obj.load()
         yield Programs(obj)
@@ -257,7 +259,7 @@ def tcx_ids(netlab, direction):
     with att.in_netns(netlab.ns_b):
         with IPRoute() as ipr:
             idx = ipr.link_lookup(ifname="vb")[0]
-        return libbpf.prog_query(idx, attach_type).prog_ids
+        return bpf_link.prog_query(idx, attach_type).prog_ids
 
 
 def xdp_prog_ids(netlab):
@@ -391,7 +393,7 @@ def _foreign_tcx(netlab, progs, cleanup, direction="ingress"):
     """Someone else's tcx link (held by fd, not pinned) with tc_other."""
     attach_type = libbpf.BPF_TCX_INGRESS if direction == "ingress" else libbpf.BPF_TCX_EGRESS
     with att.in_netns(netlab.ns_b):
-        fd = libbpf.tcx_link_create(progs.fd("tc_other"), netlab.ifindex(netlab.ns_b, "vb"), attach_type)
+        fd = bpf_link.tcx_link_create(progs.fd("tc_other"), netlab.ifindex(netlab.ns_b, "vb"), attach_type)
     cleanup(lambda: libbpf.close_fd(fd))
     return fd
 
@@ -438,7 +440,7 @@ def test_tcx_swap_refuses_a_drifted_link(netlab, progs, bpffs_dir):
         # Someone else updates our pinned link behind our back.
         fd = libbpf.obj_get(record.link_pin)
         try:
-            libbpf.link_update(fd, progs.fd("tc_count_b"))
+            bpf_link.link_update(fd, progs.fd("tc_count_b"))
         finally:
             libbpf.close_fd(fd)
         with pytest.raises(att.AttachDrift) as err:
@@ -555,7 +557,7 @@ def test_xdp_link_conflict_reported_from_the_kernel(netlab, progs, bpffs_dir, cl
     """The race: another XDP link appears between our look and our attach;
     the kernel's EBUSY is turned into the same conflict message."""
     with att.in_netns(netlab.ns_b):
-        fd = libbpf.link_create(progs.fd("xdp_foreign"), netlab.ifindex(netlab.ns_b, "vb"), libbpf.BPF_XDP)
+        fd = bpf_link.link_create(progs.fd("xdp_foreign"), netlab.ifindex(netlab.ns_b, "vb"), libbpf.BPF_XDP)
     cleanup(lambda: libbpf.close_fd(fd))
     looks = []
     real = attach_link.xdp_attached
@@ -585,8 +587,8 @@ def cilium(netlab, progs, bpffs_dir, cleanup):
     for key in range(4):
         libbpf.map_delete(progs.calls_fd, key.to_bytes(4, "little"))
     with att.in_netns(netlab.ns_b):
-        fd = libbpf.tcx_link_create(progs.fd("cilium_standin"), netlab.ifindex(netlab.ns_b, "vb"),
-                                    libbpf.BPF_TCX_INGRESS)
+        fd = bpf_link.tcx_link_create(progs.fd("cilium_standin"), netlab.ifindex(netlab.ns_b, "vb"),
+                                      libbpf.BPF_TCX_INGRESS)
     cleanup(lambda: libbpf.close_fd(fd))
     return bpffs_dir
 

@@ -13,7 +13,8 @@ import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import chain as chain_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
-from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
 from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import program_family
@@ -38,13 +39,13 @@ def test_freplace_objects_of_every_vm_chain(engine):
         kind = program_family(attach)
         dispatcher_obj, extensions = disp_mod.prepare_freplace(engine.toolchain, engine.layout, kind, solved,
                                                                None, plugins)
-        with libbpf.Btf.from_elf(dispatcher_obj) as btf:
+        with bpf_btf.Btf.from_elf(dispatcher_obj) as btf:
             stubs = sorted(f.name for f in btf.functions() if f.name.startswith("dp_p"))
         assert stubs == sorted(["dp_pre_%d" % i for i in range(len(solved["pre"]))] +
                                ["dp_post_%d" % i for i in range(len(solved["post"]))])
         seen = []
         for record, bindings, ext_obj in extensions:
-            with libbpf.BpfObject.open_file(ext_obj) as obj:
+            with bpf_object.BpfObject.open_file(ext_obj) as obj:
                 ext = dict((p.name, p) for p in obj.programs() if p.type == BPF_PROG_TYPE_EXT)
                 assert sorted(ext) == sorted("dp_ext_" + b[2][3:] for b in bindings)
                 for name, prog in ext.items():
@@ -54,7 +55,7 @@ def test_freplace_objects_of_every_vm_chain(engine):
         assert sorted(seen) == stubs
         # The VM tier compares each chain with link mode too: build that as well.
         linked, used = disp_mod.prepare_link(engine.toolchain, engine.layout, kind, solved, None, plugins)
-        with libbpf.BpfObject.open_file(linked) as obj:
+        with bpf_object.BpfObject.open_file(linked) as obj:
             assert [p.name for p in obj.programs()] == [disp_mod.DISPATCHER_FUNC]
         assert used == sorted(set(h["plugin"] for h in hooks))
 
@@ -83,17 +84,17 @@ def test_freplace_objects_of_the_entry_program_chains(engine):
         kind = program_family(attach)
         dispatcher_obj, extensions = disp_mod.prepare_freplace(engine.toolchain, engine.layout, kind, solved,
                                                                main, plugins)
-        with libbpf.Btf.from_elf(dispatcher_obj) as btf:
+        with bpf_btf.Btf.from_elf(dispatcher_obj) as btf:
             stubs = dict((f.name, f.params) for f in btf.functions() if f.name.startswith("dp_"))
         assert len(stubs["dp_main"]) == 1
         for (plugin, function), stub in zip(solved["post"], ["dp_post_%d" % i for i in range(len(solved["post"]))]):
             assert len(stubs[stub]) == (1 if function in plugins[plugin].entries else 2), stub
         entry = [e for e in extensions if e[0].name == "entry"][0]
-        with libbpf.BpfObject.open_file(entry[2]) as obj:
+        with bpf_object.BpfObject.open_file(entry[2]) as obj:
             names = [p.name for p in obj.programs()]
         assert main["function"] in names and not any(n.startswith("dp_ext_") for n in names)
         linked, _used = disp_mod.prepare_link(engine.toolchain, engine.layout, kind, solved, main, plugins)
-        with libbpf.BpfObject.open_file(linked) as obj:
+        with bpf_object.BpfObject.open_file(linked) as obj:
             assert [p.name for p in obj.programs()] == [disp_mod.DISPATCHER_FUNC]
 
 
@@ -110,15 +111,15 @@ def test_freplace_objects_of_the_features_chain(engine):
     solved = chain_mod.solve_dispatcher(hooks)
     dispatcher_obj, extensions = disp_mod.prepare_freplace(engine.toolchain, engine.layout, program_family(attach),
                                                            solved, main, plugins, stats=True)
-    with libbpf.BpfObject.open_file(dispatcher_obj) as obj:
+    with bpf_object.BpfObject.open_file(dispatcher_obj) as obj:
         assert [m.name for m in obj.maps() if not m.is_internal] == ["dp_stats"]
     tails = [e for e in extensions if e[0].name == "tails"][0]
-    with libbpf.BpfObject.open_file(tails[2]) as obj:
+    with bpf_object.BpfObject.open_file(tails[2]) as obj:
         assert sorted(p.name for p in obj.programs()) == ["stage_drop", "stage_pass", "tc_stages"]
     prepared = disp_mod.prepare_link(engine.toolchain, engine.layout, program_family(attach), solved, main, plugins,
                                      stats=True)
     assert prepared[1] == ["cfg_a", "cfg_b", "parsed", "tails", "verdicts"]
-    with libbpf.Btf.from_elf(dispatcher_obj) as btf:
+    with bpf_btf.Btf.from_elf(dispatcher_obj) as btf:
         stubs = dict((f.name, f.params) for f in btf.functions() if f.name.startswith("dp_p"))
     # The stubs of parsed.c's functions take the parse (ebpf_datapath.h's struct dp_pkt).
     assert stubs["dp_pre_2"] == [("ctx", "struct __sk_buff *"), ("pkt", "const struct dp_pkt *")]

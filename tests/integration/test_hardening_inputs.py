@@ -26,6 +26,8 @@ import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import attach as att
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import Layout, Lock
 
 from hardening_host import (DROP_PORT, FRAME, OPEN_PORT, ROOT, TESTDATA, compile_testdata, diff_snapshots,
@@ -46,7 +48,7 @@ class Foreign:
     """Programs that are not ours, holding attach points we must not take."""
 
     def __init__(self, lab, xdp_if, qdisc_if, cilium_dir):
-        self.obj = libbpf.BpfObject.open_file(compile_testdata("foreign.c"), name="foreign")
+        self.obj = bpf_object.BpfObject.open_file(compile_testdata("foreign.c"), name="foreign")
         self.obj.load()
         self.link_fd = None
         self.cilium_dir = cilium_dir
@@ -57,7 +59,7 @@ class Foreign:
         # An XDP link on the extra veth end in a (as libxdp or Cilium would hold one).
         ifindex = lab.ifindex(lab.ns_a, xdp_if)
         with lab.in_ns(lab.ns_a):
-            self.link_fd = libbpf.link_create(xdp_fd, ifindex, libbpf.BPF_XDP, 0)
+            self.link_fd = bpf_link.link_create(xdp_fd, ifindex, libbpf.BPF_XDP, 0)
         # A cls_bpf filter at tc ingress of a, priority FOREIGN_PRIO.
         from pyroute2 import IPRoute
         with lab.in_ns(lab.ns_a):

@@ -26,7 +26,7 @@ import stat
 
 import pytest
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 
 from hardening_host import (DROP_PORT, OPEN_PORT, TESTDATA, compile_testdata, diff_snapshots, fresh_host, pins,
                             snapshot, state_files)
@@ -118,7 +118,7 @@ def world(tmp_path_factory):
                      bpffs_root=w.other_bpffs, state_dir=w.other_state)
             # Someone else's bpffs directory (a pinned map) and state directory.
             os.mkdir(w.foreign_bpffs, 0o700)
-            w.foreign_obj = libbpf.BpfObject.open_file(compile_testdata("foreign.c"), name="foreign")
+            w.foreign_obj = bpf_object.BpfObject.open_file(compile_testdata("foreign.c"), name="foreign")
             w.foreign_obj.load()
             w.foreign_obj.map("calls").pin(os.path.join(w.foreign_bpffs, "calls"))
             os.mkdir(w.foreign_state, 0o700)

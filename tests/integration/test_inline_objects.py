@@ -27,6 +27,7 @@ import pytest
 from ansible_collections.ebpf.datapath.plugins.module_utils import chain as chain_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import inline_build, libbpf, plugin_store
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
 from ansible_collections.ebpf.datapath.plugins.module_utils.inline_build import InlineError
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import Chain, FunctionRef, program_family
@@ -91,7 +92,7 @@ def load(layout, path, plugins, used):
     for name in used:
         for linked_name, declared in plugins[name].link_maps.items():
             pins[linked_name] = layout.plugin_map_pin(name, declared)
-    obj = libbpf.BpfObject.open_file(path, name=disp_mod.DISPATCHER_FUNC, pin_root_path=layout.bpffs_root)
+    obj = bpf_object.BpfObject.open_file(path, name=disp_mod.DISPATCHER_FUNC, pin_root_path=layout.bpffs_root)
     try:
         for prog in obj.programs():
             if prog.name != disp_mod.DISPATCHER_FUNC:

@@ -22,6 +22,10 @@ import subprocess
 import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf as L
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpffs
 from ansible_collections.ebpf.datapath.plugins.module_utils import probe
 
 pyroute2 = pytest.importorskip('pyroute2')
@@ -58,7 +62,7 @@ def objs(tmp_path_factory):
 
 @pytest.fixture
 def pin_dir():
-    L.ensure_bpffs()
+    bpffs.ensure_bpffs()
     path = '/sys/fs/bpf/dp-libbpf-test-%d-%06x' % (os.getpid(), random.getrandbits(24))
     os.mkdir(path)
     try:
@@ -180,7 +184,7 @@ def u64_at(map_fd, key):
 # ---------------------------------------------------------------------------
 
 def test_tc_program_verdicts_on_real_packets(objs):
-    with L.BpfObject.open_file(objs['verdict']) as obj:
+    with bpf_object.BpfObject.open_file(objs['verdict']) as obj:
         prog = obj.program('dp_verdict')
         assert prog.section == 'tc'
         assert prog.type == L.BPF_PROG_TYPE_SCHED_CLS
@@ -211,7 +215,7 @@ def test_tc_program_verdicts_on_real_packets(objs):
 # ---------------------------------------------------------------------------
 
 def test_verifier_rejection_carries_the_reason(objs):
-    with L.BpfObject.open_file(objs['reject']) as obj:
+    with bpf_object.BpfObject.open_file(objs['reject']) as obj:
         with pytest.raises(L.BpfError) as caught:
             obj.load()
     err = caught.value
@@ -229,11 +233,11 @@ def test_verifier_rejection_carries_the_reason(objs):
 def test_open_errors_carry_libbpf_messages(tmp_path):
     missing = str(tmp_path / 'missing.o')
     with pytest.raises(L.BpfError) as caught:
-        L.BpfObject.open_file(missing)
+        bpf_object.BpfObject.open_file(missing)
     assert caught.value.errno == errno.ENOENT
     assert missing in str(caught.value)
     with pytest.raises(L.BpfError) as caught:
-        L.BpfObject.open_mem(b'not an ELF object', 'garbage')
+        bpf_object.BpfObject.open_mem(b'not an ELF object', 'garbage')
     assert caught.value.op == 'bpf_object__open_mem'
     assert 'libbpf:' in caught.value.log
 
@@ -241,7 +245,7 @@ def test_open_errors_carry_libbpf_messages(tmp_path):
 def test_open_mem_loads_like_open_file(objs):
     with open(objs['verdict'], 'rb') as f:
         image = f.read()
-    with L.BpfObject.open_mem(image, 'from_memory') as obj:
+    with bpf_object.BpfObject.open_mem(image, 'from_memory') as obj:
         assert obj.name == 'from_memory'
         obj.load()
         assert L.prog_test_run(obj.program('dp_verdict').fd, udp_packet(9)).retval == TC_ACT_SHOT
@@ -258,7 +262,7 @@ def test_open_mem_loads_like_open_file(objs):
 def test_pin_obj_get_unpin_round_trip(objs, pin_dir):
     prog_pin = os.path.join(pin_dir, 'prog')
     map_pin = os.path.join(pin_dir, 'dp_ports')
-    with L.BpfObject.open_file(objs['verdict']) as obj:
+    with bpf_object.BpfObject.open_file(objs['verdict']) as obj:
         obj.load()
         prog, ports = obj.program('dp_verdict'), obj.map('dp_ports')
         prog.pin(prog_pin)
@@ -289,7 +293,7 @@ def test_pin_obj_get_unpin_round_trip(objs, pin_dir):
         L.close_fd(fd)
 
     os.unlink(prog_pin)
-    with L.BpfObject.open_file(objs['verdict']) as obj:
+    with bpf_object.BpfObject.open_file(objs['verdict']) as obj:
         obj.map('dp_ports').unpin(map_pin)
     assert os.listdir(pin_dir) == []
     with pytest.raises(L.BpfError) as caught:
@@ -299,7 +303,7 @@ def test_pin_obj_get_unpin_round_trip(objs, pin_dir):
 
 def test_pinned_map_is_reused_by_a_new_object(objs, pin_dir):
     map_pin = os.path.join(pin_dir, 'dp_ports')
-    with L.BpfObject.open_file(objs['verdict']) as first:
+    with bpf_object.BpfObject.open_file(objs['verdict']) as first:
         first.map('dp_ports').set_pin_path(map_pin)
         assert first.map('dp_ports').pin_path == map_pin
         first.load()  # libbpf pins it at load
@@ -308,7 +312,7 @@ def test_pinned_map_is_reused_by_a_new_object(objs, pin_dir):
 
     pinned = L.obj_get(map_pin)
     try:
-        with L.BpfObject.open_file(objs['verdict']) as second:
+        with bpf_object.BpfObject.open_file(objs['verdict']) as second:
             second.map('dp_ports').reuse_fd(pinned)
             second.load()
             ports = second.map('dp_ports')
@@ -324,12 +328,12 @@ def test_pinned_map_is_reused_by_a_new_object(objs, pin_dir):
 # ---------------------------------------------------------------------------
 
 def test_tcx_link_counts_packets_and_updates_in_place(objs, lab, pin_dir):
-    with L.BpfObject.open_file(objs['count_udp']) as obj:
+    with bpf_object.BpfObject.open_file(objs['count_udp']) as obj:
         obj.load()
         prog_a, prog_b = obj.program('dp_count_a'), obj.program('dp_count_b')
         counts = obj.map('dp_counts').fd
         with lab.inside(lab.ns_a):
-            link = L.Link(fd=L.tcx_link_create(prog_a.fd, lab.ifindex_a, L.BPF_TCX_INGRESS))
+            link = bpf_link.Link(fd=bpf_link.tcx_link_create(prog_a.fd, lab.ifindex_a, L.BPF_TCX_INGRESS))
         with link:
             before = L.link_info(link.fd)
             assert before.type == L.BPF_LINK_TYPE_TCX
@@ -341,7 +345,7 @@ def test_tcx_link_counts_packets_and_updates_in_place(objs, lab, pin_dir):
             assert (u64_at(counts, 0), u64_at(counts, 1)) == (10, 0)
 
             # swap to prog_b only if prog_a is still the one running
-            L.link_update(link.fd, prog_b.fd, old_prog_fd=prog_a.fd)
+            bpf_link.link_update(link.fd, prog_b.fd, old_prog_fd=prog_a.fd)
             after = L.link_info(link.fd)
             assert after.id == before.id  # same link: never detached
             assert after.prog_id == L.prog_info(prog_b.fd).id
@@ -350,7 +354,7 @@ def test_tcx_link_counts_packets_and_updates_in_place(objs, lab, pin_dir):
 
             # a stale "old program" is refused and changes nothing
             with pytest.raises(L.BpfError) as caught:
-                L.link_update(link.fd, prog_a.fd, old_prog_fd=prog_a.fd)
+                bpf_link.link_update(link.fd, prog_a.fd, old_prog_fd=prog_a.fd)
             assert caught.value.errno == errno.EPERM
             assert L.link_info(link.fd).prog_id == after.prog_id
 
@@ -369,13 +373,13 @@ def test_tcx_link_counts_packets_and_updates_in_place(objs, lab, pin_dir):
             assert not os.path.exists(link_pin)
         # closing the last fd detached it: no program left at the hook
         with lab.inside(lab.ns_a):
-            assert L.prog_query(lab.ifindex_a, L.BPF_TCX_INGRESS).prog_ids == []
+            assert bpf_link.prog_query(lab.ifindex_a, L.BPF_TCX_INGRESS).prog_ids == []
         lab.send(3)
         assert (u64_at(counts, 0), u64_at(counts, 1)) == (12, 5)
 
 
 def test_tcx_before_anchor_orders_first_and_stats_count_runs(objs, lab):
-    with L.BpfObject.open_file(objs['count_udp']) as obj:
+    with bpf_object.BpfObject.open_file(objs['count_udp']) as obj:
         obj.load()
         prog_a, prog_b = obj.program('dp_count_a'), obj.program('dp_count_b')
         id_a, id_b = L.prog_info(prog_a.fd).id, L.prog_info(prog_b.fd).id
@@ -384,22 +388,22 @@ def test_tcx_before_anchor_orders_first_and_stats_count_runs(objs, lab):
         stats = L.enable_stats()
         try:
             with lab.inside(lab.ns_a):
-                links.append(L.tcx_link_create(prog_a.fd, lab.ifindex_a, L.BPF_TCX_INGRESS))
-                first = L.prog_query(lab.ifindex_a, L.BPF_TCX_INGRESS)
+                links.append(bpf_link.tcx_link_create(prog_a.fd, lab.ifindex_a, L.BPF_TCX_INGRESS))
+                first = bpf_link.prog_query(lab.ifindex_a, L.BPF_TCX_INGRESS)
                 assert first.prog_ids == [id_a]
                 # a revision that is no longer current is refused
                 with pytest.raises(L.BpfError) as caught:
-                    L.tcx_link_create(prog_b.fd, lab.ifindex_a, L.BPF_TCX_INGRESS,
-                                      before=prog_a.fd, expected_revision=first.revision - 1)
+                    bpf_link.tcx_link_create(prog_b.fd, lab.ifindex_a, L.BPF_TCX_INGRESS,
+                                             before=prog_a.fd, expected_revision=first.revision - 1)
                 assert caught.value.errno == errno.ESTALE
-                links.append(L.tcx_link_create(prog_b.fd, lab.ifindex_a, L.BPF_TCX_INGRESS,
-                                               before=prog_a.fd,
-                                               expected_revision=first.revision))
-                second = L.prog_query(lab.ifindex_a, L.BPF_TCX_INGRESS)
+                links.append(bpf_link.tcx_link_create(prog_b.fd, lab.ifindex_a, L.BPF_TCX_INGRESS,
+                                                      before=prog_a.fd,
+                                                      expected_revision=first.revision))
+                second = bpf_link.prog_query(lab.ifindex_a, L.BPF_TCX_INGRESS)
                 assert second.prog_ids == [id_b, id_a]
                 assert second.revision == first.revision + 1
                 # ingress anchors say nothing about egress
-                assert L.prog_query(lab.ifindex_a, L.BPF_TCX_EGRESS).prog_ids == []
+                assert bpf_link.prog_query(lab.ifindex_a, L.BPF_TCX_EGRESS).prog_ids == []
 
             runs_before = L.prog_info(prog_a.fd).run_cnt
             lab.send(4)
@@ -415,49 +419,49 @@ def test_tcx_before_anchor_orders_first_and_stats_count_runs(objs, lab):
 
 
 def test_tcx_anchors_by_id_and_first_last(objs, lab):
-    with L.BpfObject.open_file(objs['count_udp']) as obj:
+    with bpf_object.BpfObject.open_file(objs['count_udp']) as obj:
         obj.load()
         prog_a, prog_b = obj.program('dp_count_a'), obj.program('dp_count_b')
         id_a, id_b = L.prog_info(prog_a.fd).id, L.prog_info(prog_b.fd).id
         egress = L.BPF_TCX_EGRESS
         with lab.inside(lab.ns_a):
             def order():
-                return L.prog_query(lab.ifindex_a, egress).prog_ids
+                return bpf_link.prog_query(lab.ifindex_a, egress).prog_ids
 
-            first = L.tcx_link_create(prog_b.fd, lab.ifindex_a, egress)
+            first = bpf_link.tcx_link_create(prog_b.fd, lab.ifindex_a, egress)
             try:
                 # relative to a program id
-                fd = L.tcx_link_create(prog_a.fd, lab.ifindex_a, egress,
-                                       before=id_b, relative_id=True)
+                fd = bpf_link.tcx_link_create(prog_a.fd, lab.ifindex_a, egress,
+                                              before=id_b, relative_id=True)
                 assert order() == [id_a, id_b]
                 L.close_fd(fd)
-                fd = L.tcx_link_create(prog_a.fd, lab.ifindex_a, egress,
-                                       after=id_b, relative_id=True)
+                fd = bpf_link.tcx_link_create(prog_a.fd, lab.ifindex_a, egress,
+                                              after=id_b, relative_id=True)
                 assert order() == [id_b, id_a]
                 L.close_fd(fd)
                 # 0: first / last of the whole attach point
                 for kw, expected in (({'before': 0}, [id_a, id_b]),
                                      ({'after': 0}, [id_b, id_a]),
                                      ({'before': 0, 'relative_id': True}, [id_a, id_b])):
-                    fd = L.tcx_link_create(prog_a.fd, lab.ifindex_a, egress, **kw)
+                    fd = bpf_link.tcx_link_create(prog_a.fd, lab.ifindex_a, egress, **kw)
                     assert order() == expected, kw
                     L.close_fd(fd)
                 assert order() == [id_b]
             finally:
                 L.close_fd(first)
         with pytest.raises(ValueError):
-            L.tcx_link_create(prog_a.fd, lab.ifindex_a, egress, before=0, after=0)
+            bpf_link.tcx_link_create(prog_a.fd, lab.ifindex_a, egress, before=0, after=0)
         with pytest.raises(ValueError):
-            L.tcx_link_create(prog_a.fd, 1, L.BPF_TCX_EGRESS, before=1, after=2)
+            bpf_link.tcx_link_create(prog_a.fd, 1, L.BPF_TCX_EGRESS, before=1, after=2)
 
 
 def test_xdp_link_counts_packets(objs, lab):
-    with L.BpfObject.open_file(objs['count_udp']) as obj:
+    with bpf_object.BpfObject.open_file(objs['count_udp']) as obj:
         obj.load()
         prog = obj.program('dp_xdp_count')
         assert prog.type == L.BPF_PROG_TYPE_XDP
         with lab.inside(lab.ns_a):
-            fd = L.link_create(prog.fd, lab.ifindex_a, L.BPF_XDP)
+            fd = bpf_link.link_create(prog.fd, lab.ifindex_a, L.BPF_XDP)
         try:
             info = L.link_info(fd)
             assert info.type == L.BPF_LINK_TYPE_XDP and info.ifindex == lab.ifindex_a
@@ -473,16 +477,16 @@ def test_xdp_link_counts_packets(objs, lab):
 
 def test_static_linker_joins_extern_call(objs, tmp_path):
     linked = str(tmp_path / 'linked.o')
-    with L.Linker(linked) as linker:
+    with bpf_object.Linker(linked) as linker:
         linker.add_file(objs['link_main'])
         linker.add_file(objs['link_lib'])
         linker.finalize()
 
-    funcs = dict((f.name, f) for f in L.Btf.from_elf(linked).functions())
+    funcs = dict((f.name, f) for f in bpf_btf.Btf.from_elf(linked).functions())
     assert funcs['dp_mix'].linkage == 'global'
     assert funcs['dp_linked'].params == [('skb', 'struct __sk_buff *')]
 
-    with L.BpfObject.open_file(linked) as obj:
+    with bpf_object.BpfObject.open_file(linked) as obj:
         obj.load()
         packet = udp_packet(53)
         run = L.prog_test_run(obj.program('dp_linked').fd, packet)
@@ -490,13 +494,13 @@ def test_static_linker_joins_extern_call(objs, tmp_path):
 
     # alone, the caller is refused: libbpf names the unresolved extern
     with pytest.raises(L.BpfError) as caught:
-        with L.BpfObject.open_file(objs['link_main']) as obj:
+        with bpf_object.BpfObject.open_file(objs['link_main']) as obj:
             obj.load()
     assert "extern 'dp_mix'" in str(caught.value)
 
 
 def test_linker_error_names_the_problem(objs, tmp_path):
-    with L.Linker(str(tmp_path / 'twice.o')) as linker:
+    with bpf_object.Linker(str(tmp_path / 'twice.o')) as linker:
         linker.add_file(objs['link_lib'])
         with pytest.raises(L.BpfError) as caught:
             linker.add_file(objs['link_lib'])  # dp_mix defined twice
@@ -509,7 +513,7 @@ def test_linker_error_names_the_problem(objs, tmp_path):
 # ---------------------------------------------------------------------------
 
 def test_map_lookup_update_keys_delete_round_trip(objs):
-    with L.BpfObject.open_file(objs['verdict']) as obj:
+    with bpf_object.BpfObject.open_file(objs['verdict']) as obj:
         internal = [m.name for m in obj.maps() if m.is_internal]
         assert internal == ['verdict.bss']
         obj.load()
@@ -544,7 +548,7 @@ def test_map_lookup_update_keys_delete_round_trip(objs):
 
 
 def test_prog_info_run_counts_with_enable_stats(objs):
-    with L.BpfObject.open_file(objs['verdict']) as obj:
+    with bpf_object.BpfObject.open_file(objs['verdict']) as obj:
         obj.load()
         fd = obj.program('dp_verdict').fd
         stats = L.enable_stats()
@@ -559,7 +563,7 @@ def test_prog_info_run_counts_with_enable_stats(objs):
 
 
 def test_ids_and_fds_by_id(objs):
-    with L.BpfObject.open_file(objs['verdict']) as obj:
+    with bpf_object.BpfObject.open_file(objs['verdict']) as obj:
         obj.load()
         prog_id = L.prog_info(obj.program('dp_verdict').fd).id
         map_id = L.map_info(obj.map('dp_ports').fd).id
@@ -582,19 +586,19 @@ def test_ids_and_fds_by_id(objs):
 
 
 def test_link_ids_and_link_fd_by_id(objs, lab):
-    with L.BpfObject.open_file(objs['count_udp']) as obj:
+    with bpf_object.BpfObject.open_file(objs['count_udp']) as obj:
         obj.load()
         with lab.inside(lab.ns_a):
-            fd = L.tcx_link_create(obj.program('dp_count_a').fd, lab.ifindex_a,
-                                   L.BPF_TCX_INGRESS)
+            fd = bpf_link.tcx_link_create(obj.program('dp_count_a').fd, lab.ifindex_a,
+                                          L.BPF_TCX_INGRESS)
         try:
             link_id = L.link_info(fd).id
             assert link_id in L.link_ids()
             again = L.link_fd_by_id(link_id)
             try:
-                L.link_detach(again)  # detach through another handle
+                bpf_link.link_detach(again)  # detach through another handle
                 with lab.inside(lab.ns_a):
-                    assert L.prog_query(lab.ifindex_a, L.BPF_TCX_INGRESS).prog_ids == []
+                    assert bpf_link.prog_query(lab.ifindex_a, L.BPF_TCX_INGRESS).prog_ids == []
             finally:
                 L.close_fd(again)
         finally:
@@ -603,22 +607,22 @@ def test_link_ids_and_link_fd_by_id(objs, lab):
 
 
 def test_btf_functions_and_variables(objs):
-    with L.Btf.from_elf(objs['link_main']) as btf:
+    with bpf_btf.Btf.from_elf(objs['link_main']) as btf:
         funcs = dict((f.name, f) for f in btf.functions())
-    assert funcs['dp_linked'] == L.BtfFunc('dp_linked', 'global',
-                                           [('skb', 'struct __sk_buff *')], 'int')
+    assert funcs['dp_linked'] == bpf_btf.BtfFunc('dp_linked', 'global',
+                                                 [('skb', 'struct __sk_buff *')], 'int')
     assert funcs['dp_mix'].linkage == 'extern'
     assert [t for _param, t in funcs['dp_mix'].params] == ['__u32']
 
-    with L.Btf.from_elf(objs['verdict']) as btf:
+    with bpf_btf.Btf.from_elf(objs['verdict']) as btf:
         variables = dict((v.name, v) for v in btf.variables())
         assert [f.name for f in btf.functions()] == ['dp_verdict']
-    assert variables['dp_ports'] == L.BtfVar('dp_ports', 'global', '.maps')
+    assert variables['dp_ports'] == bpf_btf.BtfVar('dp_ports', 'global', '.maps')
     assert variables['dp_runs'].section == '.maps'
-    assert variables['dp_last_len'] == L.BtfVar('dp_last_len', 'global', '.bss')
+    assert variables['dp_last_len'] == bpf_btf.BtfVar('dp_last_len', 'global', '.bss')
     assert variables['_license'].section == 'license'
 
-    with L.Btf.from_elf(objs['count_udp']) as btf:
+    with bpf_btf.Btf.from_elf(objs['count_udp']) as btf:
         linkage = dict((f.name, f.linkage) for f in btf.functions())
     assert linkage['dp_count_a'] == 'global' and 'count_into' not in linkage  # inlined
 
@@ -628,12 +632,12 @@ def test_btf_functions_and_variables(objs):
 # ---------------------------------------------------------------------------
 
 def test_freplace_matches_the_probe(objs):
-    with L.BpfObject.open_file(objs['fr_target']) as target:
+    with bpf_object.BpfObject.open_file(objs['fr_target']) as target:
         target.load()
         target_fd = target.program('dp_target').fd
         packet = udp_packet(53)
         assert L.prog_test_run(target_fd, packet).retval == 1
-        with L.BpfObject.open_file(objs['fr_ext']) as ext:
+        with bpf_object.BpfObject.open_file(objs['fr_ext']) as ext:
             prog = ext.program('dp_ext')
             assert prog.type == L.BPF_PROG_TYPE_EXT
             prog.set_attach_target(target_fd, 'dp_stub')
@@ -652,7 +656,7 @@ def test_freplace_matches_the_probe(objs):
 
 
 def test_program_setters(objs):
-    with L.BpfObject.open_file(objs['count_udp']) as obj:
+    with bpf_object.BpfObject.open_file(objs['count_udp']) as obj:
         b = obj.program('dp_count_b')
         b.set_autoload(False)
         assert b.autoload is False
@@ -667,15 +671,15 @@ def test_program_setters(objs):
 
 
 def test_bpffs_helpers(tmp_path):
-    assert L.bpffs_mounted('/sys/fs/bpf')
-    assert L.ensure_bpffs('/sys/fs/bpf') is False  # already there: nothing to do
+    assert bpffs.bpffs_mounted('/sys/fs/bpf')
+    assert bpffs.ensure_bpffs('/sys/fs/bpf') is False  # already there: nothing to do
     where = str(tmp_path / 'bpffs')
-    assert not L.bpffs_mounted(where)
-    assert L.ensure_bpffs(where) is True  # made the directory and mounted bpffs
+    assert not bpffs.bpffs_mounted(where)
+    assert bpffs.ensure_bpffs(where) is True  # made the directory and mounted bpffs
     try:
-        assert L.bpffs_mounted(where)
-        assert L.ensure_bpffs(where) is False
+        assert bpffs.bpffs_mounted(where)
+        assert bpffs.ensure_bpffs(where) is False
     finally:
         subprocess.run(['umount', where], check=True)
-    assert not L.bpffs_mounted(where)
+    assert not bpffs.bpffs_mounted(where)
     assert L.libbpf_version().startswith('1.')

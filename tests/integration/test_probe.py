@@ -13,6 +13,8 @@ import threading
 import time
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf as L
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils import probe
 
 
@@ -119,7 +121,7 @@ def test_tcx_probe_without_a_throwaway_namespace(monkeypatch):
 
 def test_freplace_target_alone_loads():
     """The EPERM comes from the extension, not from a broken target program."""
-    with L.Btf.new_empty() as btf:
+    with bpf_btf.Btf.new_empty() as btf:
         int_id = btf.add_int('int', 4, L.BTF_INT_SIGNED)
         ctx_ptr = btf.add_ptr(btf.add_struct('__sk_buff', 0))
         proto = btf.add_func_proto(int_id)
@@ -128,8 +130,8 @@ def test_freplace_target_alone_loads():
         stub_id = btf.add_func('dpprobe_stub', L.BTF_FUNC_GLOBAL, proto)
         btf.load_into_kernel()
         insns = probe._call_rel(1) + probe._EXIT + probe._mov_r0(0) + probe._EXIT
-        fd = L.prog_load(L.BPF_PROG_TYPE_SCHED_CLS, insns, 'dpprobe_tgt',
-                         prog_btf_fd=btf.fd, func_info=[(0, main_id), (2, stub_id)])
+        fd = bpf_object.prog_load(L.BPF_PROG_TYPE_SCHED_CLS, insns, 'dpprobe_tgt',
+                                  prog_btf_fd=btf.fd, func_info=[(0, main_id), (2, stub_id)])
     try:
         assert L.prog_test_run(fd, bytes(64)).retval == 0
         assert L.prog_info(fd).btf_id > 0

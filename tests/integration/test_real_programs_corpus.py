@@ -20,7 +20,8 @@ import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import chain as chain_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
-from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
 from ansible_collections.ebpf.datapath.plugins.module_utils.maps import read_pinned
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import program_family
@@ -212,11 +213,11 @@ def test_freplace_objects_of_the_corpus_for_the_vm(bpffs_root, state_dir):
             solved = chain_mod.solve_dispatcher(cases.hooks(case.attach))
             dispatcher_obj, extensions = disp_mod.prepare_freplace(
                 eng.toolchain, eng.layout, program_family(case.attach), solved, cases.main_ref(case), plugins)
-            with libbpf.Btf.from_elf(dispatcher_obj) as btf:
+            with bpf_btf.Btf.from_elf(dispatcher_obj) as btf:
                 stubs = sorted(f.name for f in btf.functions() if f.name.startswith(("dp_main", "dp_pre_", "dp_post_")))
             assert stubs == ["dp_main", "dp_post_0", "dp_pre_0"], case.plugin
             main_ext = [e for e in extensions if e[0].name == case.plugin]
             assert len(main_ext) == 1, case.plugin
-            with libbpf.BpfObject.open_file(main_ext[0][2]) as obj:
+            with bpf_object.BpfObject.open_file(main_ext[0][2]) as obj:
                 names = [p.name for p in obj.programs()]
             assert case.main in names and not any(n.startswith("dp_ext_") for n in names), (case.plugin, names)

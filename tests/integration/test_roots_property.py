@@ -31,7 +31,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 
 from hardening_host import (TESTDATA, compile_testdata, fresh_host, pins, registry_bytes, run_raw, state_files,
                             tcx_progs)
@@ -123,7 +123,7 @@ def env(tmp_path_factory):
             host.run("datapath_plugin", name="mine", src=os.path.join(TESTDATA, "counter_twin.c"),
                      bpffs_root=h.ours_bpffs, state_dir=h.ours_state)
             os.mkdir(h.foreign_bpffs, 0o700)
-            h.foreign_obj = libbpf.BpfObject.open_file(compile_testdata("foreign.c"), name="foreign")
+            h.foreign_obj = bpf_object.BpfObject.open_file(compile_testdata("foreign.c"), name="foreign")
             h.foreign_obj.load()
             h.foreign_obj.map("calls").pin(os.path.join(h.foreign_bpffs, "calls"))
             os.mkdir(h.foreign_state, 0o700)

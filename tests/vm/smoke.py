@@ -235,9 +235,10 @@ class Guest:
     def freplace(self):
         sys.path.insert(0, os.path.join(REPO, 'build'))
         from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+        from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 
         data = packet()
-        with libbpf.BpfObject.open_file(self.obj('freplace_target')) as target:
+        with bpf_object.BpfObject.open_file(self.obj('freplace_target')) as target:
             target.load()
             entry = target.program('entry')
             entry_pkt = target.program('entry_pkt')
@@ -246,7 +247,7 @@ class Guest:
             expect(libbpf.prog_test_run(entry_pkt.fd, data).retval == 1,
                    'packet-changing target does not return its stub value 1')
 
-            with libbpf.BpfObject.open_file(self.obj('freplace_ext')) as ext:
+            with bpf_object.BpfObject.open_file(self.obj('freplace_ext')) as ext:
                 repl = ext.program('repl')
                 repl_pkt = ext.program('repl_pkt')
                 expect(repl.type == BPF_PROG_TYPE_EXT, 'repl is type %d, not EXT' % repl.type)
@@ -283,7 +284,7 @@ class Guest:
             # kernels enforce it at load; older ones accept the load. Either
             # way the answer is reported, and dispatcher stubs stay
             # packet-changing so both kinds of kernel take every plugin.
-            with libbpf.BpfObject.open_file(self.obj('freplace_ext')) as bad:
+            with bpf_object.BpfObject.open_file(self.obj('freplace_ext')) as bad:
                 bad.program('repl').set_autoload(False)
                 bad.program('repl_pkt').set_attach_target(entry.fd, 'stub')
                 try:

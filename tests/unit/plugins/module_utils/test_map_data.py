@@ -8,6 +8,7 @@ import struct
 import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.map_data import (
     ArrayType, ByteArray, EnumType, Field, IntType, EntryFormat, MapDataError, RawType, StructType,
@@ -143,7 +144,7 @@ def test_entry_refusals(entries, message):
 
 
 class FakeBtf:
-    """A BTF as plain BtfTypeInfo records (what libbpf.btf_type_info returns), no kernel."""
+    """A BTF as plain BtfTypeInfo records (what bpf_btf.btf_type_info returns), no kernel."""
 
     def __init__(self, types):
         self.types = dict((t.id, t) for t in types)
@@ -154,8 +155,8 @@ class FakeBtf:
 
 def _t(type_id, kind, name="", size=None, ref=None, nelems=None, bits=None, enc=0, signed=False, members=(),
        values=()):
-    return libbpf.BtfTypeInfo(type_id, kind, name, size, ref, nelems, bits, enc, signed, list(members),
-                              list(values))
+    return bpf_btf.BtfTypeInfo(type_id, kind, name, size, ref, nelems, bits, enc, signed, list(members),
+                               list(values))
 
 
 class FakeBinding:

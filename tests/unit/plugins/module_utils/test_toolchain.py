@@ -23,7 +23,8 @@ BUILD = os.path.join(ROOT, "build")
 if BUILD not in sys.path:  # tests/conftest.py does this too once it exists
     sys.path.insert(0, BUILD)
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf  # noqa: E402
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf  # noqa: E402
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils import toolchain as tc  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import (  # noqa: E402
     CompileError, Toolchain, ToolchainError, find_clang, parse_depfile)
@@ -93,7 +94,7 @@ def compiles_logged(log):
 
 
 def program_names(path):
-    with libbpf.BpfObject.open_file(path) as obj:
+    with bpf_object.BpfObject.open_file(path) as obj:
         return sorted(p.name for p in obj.programs())
 
 
@@ -686,7 +687,7 @@ BIG_STACK = textwrap.dedent("""\
 
 
 def btf_functions(path):
-    with libbpf.Btf.from_elf(path) as btf:
+    with bpf_btf.Btf.from_elf(path) as btf:
         return sorted(f.name for f in btf.functions())
 
 

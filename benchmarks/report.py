@@ -185,29 +185,25 @@ def goals(d):
             "integration test that loads an inline chain of parsed.c's hooks at tc." % (
                 refused.get("verifier", "?"), po.get("inline_fix")))
     if ratio_po is not None and ratio_po > PARSE_ONCE_RATIO_GOAL:
-        cbx = po.get("inline_vs_merged_parsed_cb", {})
-        cbx = po.get("inline_vs_merged_parsed_cb", {})
         ratios = po["inline_vs_merged_parsed"]["ratios"]
         noise = ("every pair was above the goal, so this is a real gap, not noise"
                  if min(ratios) > PARSE_ONCE_RATIO_GOAL else
                  "the pairs straddle the goal, so part of the gap is this shared machine's noise")
         misses.append(
             "**Parse-once plugins inline: %.3fx the hand-merged program against %.2fx.** The inline build runs "
-            "the same dp_parse() and the same eight counts; what it has beyond the hand-merged program is the tc "
-            "dispatcher's cb[4] save/zero/restore%s (%d BPF instructions after the verifier against %d; the "
-            "hand-merged program with that handling: %d). Against that hand-merged program (`merged_parsed_cb`) the "
-            "inline build is at %.3fx (paired); the cb[4] handling alone measures %.3fx of the hand-merged "
-            "program. The kernel's own figure has whole-ns resolution (%.0f vs %.0f ns), so the ratio is read "
-            "from the thread's CPU time per repeat; per-pair ratios %.3f..%.3f: %s. What would close it: a "
-            "dispatcher that skips the cb[4] handling where no plugin reads the Cilium identity, and the "
-            "instruction difference that remains against `merged_parsed_cb` (the inline build's code is "
-            "listed by instruction count above; the JITed code was not compared)." % (
-                ratio_po, PARSE_ONCE_RATIO_GOAL, " and the benchmark patch's ctx barrier" if refused else "",
-                po["inline"]["insns"], po["merged_parsed"]["insns"],
-                po.get("merged_parsed_cb", {}).get("insns", 0),
-                cbx.get("ratio_median", float("nan")),
-                po.get("cb_vs_merged_parsed", {}).get("ratio_median", float("nan")),
-                po["inline"]["median_ns"], po["merged_parsed"]["median_ns"], min(ratios), max(ratios), noise))
+            "the same dp_parse() and the same eight counts (%d BPF instructions after the verifier against %d). "
+            "Its dispatcher %s. Beyond the hand-merged program each of the eight plugins stores its own map key "
+            "before its lookup, where the hand-merged program stores one key once: plugin code, not the "
+            "dispatcher's. The kernel's own figure has whole-ns resolution (%.0f vs %.0f ns), so the ratio is read "
+            "from the thread's CPU time per repeat, over %d loaded copies of each program taken in turn (where one "
+            "JIT image lands moves this program by a few percent); per-pair ratios %.3f..%.3f: %s. For scale: the "
+            "hand-merged program with the cb[4] save/zero/restore measures %.3fx of the one without." % (
+                ratio_po, PARSE_ONCE_RATIO_GOAL, po["inline"]["insns"], po["merged_parsed"]["insns"],
+                "leaves cb[4] alone (no plugin of the chain can reach it)" if po.get("inline_leaves_cb4")
+                else "saves, zeroes and restores cb[4]%s" % (" with the benchmark patch's ctx barrier"
+                                                             if refused else ""),
+                po["inline"]["median_ns"], po["merged_parsed"]["median_ns"], po.get("copies", 1), min(ratios),
+                max(ratios), noise, po.get("cb_vs_merged_parsed", {}).get("ratio_median", float("nan"))))
 
     rows.append(("inline build of 8 counting plugins that each parse (count.c) over the hand-merged program that "
                  "parses once (paired runs; the figure before the parse-once API)", pct(gap),
@@ -336,13 +332,13 @@ def goals(d):
             "**No-op rerun: %.0f ms of module time against %.0f ms (%.0f ms over; datapath_plugin %.0f ms, "
             "dispatcher %.0f ms).** A do-nothing module costs %.0f ms of CPU (%.0f ms wall) before it works; the "
             "engine's own work for all 8 plugins and the dispatcher is %.1f ms of CPU in process. What a module "
-            "adds on top of its start-up is importing the engine's modules (attach, converge, libbpf, "
-            "plugin_store, toolchain and what they import: %.0f ms of CPU in a fresh process), repeated on "
-            "every run because Ansible ships modules as zips without .pyc. The clang probe (%.0f ms wall when "
-            "it runs) is remembered in the compile cache and pyroute2 is imported only by runs that touch "
-            "netlink, which brought datapath_plugin from 170 ms to this. What would close it: import only the "
-            "engine modules a run needs (the dispatcher module needs all of them today), or fewer, larger "
-            "modules."
+            "adds on top of its start-up is compiling the collection's modules it imports, on every run, because "
+            "Ansible ships modules as zips without .pyc (importing what a no-op dispatcher imports: %.0f ms of CPU "
+            "in a fresh process). Each run imports only what its task needs (docs/architecture.md, \"What a "
+            "module run imports\"; the clang probe, %.0f ms wall when it runs, is remembered in the compile "
+            "cache): a no-op datapath_plugin imports neither libbpf nor the planner, a no-op dispatcher neither "
+            "plugin_store nor the compile cache. What is left is the engine itself (records, roots, lock, "
+            "planner): fewer lines of Python on the no-op path would close it."
             % (noop * 1e3, NOOP_RERUN_GOAL_S * 1e3, (noop - NOOP_RERUN_GOAL_S) * 1e3, mod["noop_plugin_module_s"] * 1e3,
                mod["noop_dispatcher_module_s"] * 1e3, mod["startup_cpu_s"] * 1e3, mod["startup_s"] * 1e3,
                cp["in_process"].get("noop_rerun_cpu_s", cp["in_process"]["noop_rerun_s"]) * 1e3,
@@ -482,10 +478,13 @@ def _render_parse_once(d, lines):
         "ebpf_datapath.h's dp_parse() once before the first hook and each plugin reads the transport protocol "
         "from it and counts it in its own per-CPU array. Against merged.c's `merged_parsed`: the same work "
         "written by hand as one program (one dp_parse(), eight counts), and `merged_parsed_cb`, which also "
-        "saves, zeroes and restores cb[4] as every tc dispatcher does. Every plugin counted the packets: %s. "
-        "Ratios are medians of %d pairs (the two programs alternated, each first in every other pair), timed "
-        "by the thread's CPU time per repeat (sub-ns; the kernel's figure, whole ns, in brackets)." % (
-            "yes" if po.get("counted_by_every_plugin") else "**no**", len(goal["ratios"])),
+        "saves, zeroes and restores cb[4] as a tc dispatcher does when a plugin of its chain can reach that word "
+        "(this chain's inline dispatcher %s). Every plugin counted the packets: %s. Ratios are medians of %d "
+        "pairs (the two programs alternated, each first in every other pair, over %d loaded copies of each taken "
+        "in turn), timed by the thread's CPU time per repeat (sub-ns; the kernel's figure, whole ns, in "
+        "brackets)." % (
+            "leaves it alone" if po.get("inline_leaves_cb4") else "handles it",
+            "yes" if po.get("counted_by_every_plugin") else "**no**", len(goal["ratios"]), po.get("copies", 1)),
         "",
         "| build | ns per packet | BPF instructions (after the verifier) | JITed bytes |",
         "| --- | --- | --- | --- |",
@@ -511,8 +510,8 @@ def _render_parse_once(d, lines):
         "The difference from the figure above (plugins that each parse, %+.1f %% over hand-merged): there each "
         "of the eight plugins parses the Ethernet/IPv4 header itself and inlining cannot merge the eight parses "
         "(a counter the plugin increments might alias the packet); here the dispatcher parses once and the "
-        "plugins only read the result, so inline the chain is the hand-merged program plus the dispatcher's "
-        "cb[4] handling. dp_parse() does more than `merged` (VLAN tags, IPv6, addresses, ports), which is why "
+        "plugins only read the result, so inline the chain is the hand-merged program but for each plugin's own "
+        "key store (and the cb[4] handling where the chain needs it). dp_parse() does more than `merged` (VLAN tags, IPv6, addresses, ports), which is why "
         "the reference here is the hand-merged program calling the same dp_parse(); what of it nobody reads "
         "the compiler drops in both." % d["details"]["packet_path"]["work"]["inline_vs_merged"]["gap_pct"],
         "",

@@ -11,9 +11,9 @@
  * `merged_parsed` is the same for eight parsed_count.c plugins, which take
  * the chain's one parse (struct dp_pkt): the hand-merged program parses once
  * with the same dp_parse() the dispatcher runs, then counts the transport
- * protocol in each of the eight maps. `merged_parsed_cb` adds what every tc
- * dispatcher does around its chain (cb[4] saved, zeroed, restored), to tell
- * that part of the dispatcher from the rest of an inline build.
+ * protocol in each of the eight maps. `merged_parsed_cb` adds what a tc
+ * dispatcher does around its chain when a plugin of it can reach cb[4] (saved,
+ * zeroed, restored), to tell what that handling costs.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>

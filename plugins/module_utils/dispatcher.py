@@ -82,7 +82,7 @@ def _params(ctx, post, pkt):
 
 
 def generate_source(family, pre, post, main=None, label="", stubs=False, entries=(), license=True, final=(),
-                    stats=False, parsed=()):
+                    stats=False, parsed=(), cb4=True):
     """Return the dispatcher's C source for a program family (tc, xdp, cilium).
 
     pre, post: lists of C symbols of hook functions, in chain order.
@@ -102,8 +102,13 @@ def generate_source(family, pre, post, main=None, label="", stubs=False, entries
     parsed: the symbols that take the chain's parse (const struct dp_pkt *):
     when there are some, the dispatcher parses the headers once, before the
     first hook (ebpf_datapath.h's dp_parse), and passes them along.
+    cb4: at tc, save cb[4], zero it for the chain and restore it on exit (so
+    dp_remote_identity() reads 0 outside Cilium). False only when no code of
+    the chain can reach cb[4] (plugin_store.reaches_cb4 of every plugin): then
+    the handling changes nothing anyone can see, and the program is shorter.
     """
     shape = _FAMILIES[family]
+    cb4 = cb4 and family == "tc"
     entries = set(entries)
     final = set(tuple(f) for f in final)
     parsed = set(parsed)
@@ -165,7 +170,7 @@ def generate_source(family, pre, post, main=None, label="", stubs=False, entries
     if parsed:
         lines += ["\tstruct dp_pkt dp_pkt;", "",
                   "\tdp_parse((void *)(long)ctx->data, (void *)(long)ctx->data_end, &dp_pkt);"]
-    if family == "tc":
+    if cb4:
         # Plugins read the remote identity from cb[4]; outside Cilium it is 0.
         # The word belongs to whoever runs after us, so it is put back on exit.
         lines += ["\t__u32 saved_cb = ctx->cb[DP_CB_CILIUM_CUSTOM];", "",
@@ -195,7 +200,7 @@ def generate_source(family, pre, post, main=None, label="", stubs=False, entries
             lines += ["\tret = %s;" % call(sym, verdict=True)] + count("ret") + ["\tif (ret != DP_CONTINUE) {"]
         lines += ["\t\tverdict = ret;", "\t\tgoto out;", "\t}"]
     lines += ["\tgoto out;", "out:"]
-    if family == "tc":
+    if cb4:
         if parsed:
             # With the parse inlined (mode inline), LLVM keeps ctx + 64 from the
             # save above in a register and stores through it here, which the
@@ -251,8 +256,10 @@ class BuiltDispatcher:
             self.obj = None
 
 
-def link_source(family, chain, main, plugins, final=(), stats=False):
-    """The C of the link-mode dispatcher of a chain (pure)."""
+def link_source(family, chain, main, plugins, final=(), stats=False, cb4=True):
+    """The C of the link-mode dispatcher of a chain (pure). cb4: as
+    generate_source's (inline mode passes False for a chain none of whose
+    code reaches cb[4])."""
     chain, main = _typed(chain, main)
     pre = [link_symbol(plugins[p], f) for p, f in chain.pre]
     post = [link_symbol(plugins[p], f) for p, f in chain.post]
@@ -265,7 +272,8 @@ def link_source(family, chain, main, plugins, final=(), stats=False):
             entries.add(link_symbol(plugins[p], f))
     final_syms = [(hook, link_symbol(plugins[p], f)) for hook, p, f in final]
     return generate_source(family, pre, post, main_sym, label="link mode", entries=entries, final=final_syms,
-                           stats=stats, parsed=_parsed(chain, main, plugins, lambda p, f: link_symbol(plugins[p], f)))
+                           stats=stats, parsed=_parsed(chain, main, plugins, lambda p, f: link_symbol(plugins[p], f)),
+                           cb4=cb4)
 
 
 def _parsed(chain, main, plugins, symbol):

@@ -17,7 +17,9 @@ earlier, as LLVM bitcode, and lets LLVM inline and optimise the whole chain:
    object byte for byte: inline mode never runs code other than what was
    verified at install;
 2. the C the link mode generates for the chain (dispatcher.link_source) is
-   compiled to bitcode too;
+   compiled to bitcode too, unoptimised (step 3 optimises it once, with the
+   hooks inlined); at tc it leaves skb->cb[4] alone when no plugin's code
+   can reach that word (chain_reaches_cb4);
 3. Toolchain.join_bitcode links the modules (llvm-link, dispatcher first),
    makes the hooked functions internal and always-inline (opt's forceattrs and
    internalize, every other symbol keeps its name and linkage), optimises the
@@ -193,11 +195,16 @@ def prepare_inline(toolchain, layout, family, chain, main, plugins, final=(), st
     used = chain.plugins(main)
     check_sources(plugins, used)
     cpu = chain_cpu(plugins, used)
-    source = dispatcher.link_source(family, chain, main, plugins, final, stats)
+    source = dispatcher.link_source(family, chain, main, plugins, final, stats,
+                                    cb4=family != "tc" or chain_reaches_cb4(toolchain, layout, plugins, used))
     symbols = inline_symbols(chain, main, plugins)
     parts = []
     try:
-        head = toolchain.compile_source_text(source, "dispatcher", cflags=["-mcpu=" + cpu], bitcode=True)
+        # Unoptimised: its code is optimised once, with the hooks inlined
+        # (compiled alone at -O2, the parse is shaped for a dp_pkt that
+        # escapes to the calls, and the join's -O2 does not undo all of it).
+        head = toolchain.compile_source_text(source, "dispatcher", cflags=["-mcpu=" + cpu], bitcode=True,
+                                             unoptimized=True)
     except ToolchainError as exc:
         # The template's bug, not the user's (as dispatcher._compile_generated says).
         raise dispatcher.DispatcherError("compiling the generated dispatcher to bitcode failed: %s" % exc)
@@ -217,6 +224,16 @@ def prepare_inline(toolchain, layout, family, chain, main, plugins, final=(), st
         raise dispatcher.DispatcherError("building the chain inline failed: %s" % exc, log=exc.log or "")
     return InlineBuild(joined.object_path, joined.sha256, joined.cached, used,
                        functions_left(joined.object_path, symbols))
+
+
+def chain_reaches_cb4(toolchain, layout, plugins, used):
+    """Whether the code of any plugin of the chain may reach skb->cb[4]
+    (plugin_store.reaches_cb4 of its installed plain object, the object its
+    inlined code was checked to be). When none can, the tc dispatcher leaves
+    cb[4] alone: zeroing it for the chain and putting it back is then seen by
+    no one."""
+    return any(plugin_store.reaches_cb4(toolchain, layout.object_path(plugins[name].plain_sha256),
+                                        plugins[name].plain_sha256) for name in used)
 
 
 def functions_left(object_path, symbols):

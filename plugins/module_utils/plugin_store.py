@@ -507,6 +507,36 @@ def license_of(toolchain, path):
     return text
 
 
+def reaches_cb4(toolchain, path, digest=None):
+    """Whether the code of the BPF object at path may reach skb->cb[4]
+    (object_info.reaches_cb4 of what llvm-readobj, beside clang, reads of
+    it), remembered in the compile cache by the object's sha256 (cb4/), so a
+    rebuild starts no tool. toolchain: a toolchain.Toolchain."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import object_info
+    from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import ToolchainError, bounded
+    digest = digest or sha256_file(path)
+    known = os.path.join(toolchain.cache_dir, "cb4", digest)
+    if os.path.exists(known):
+        with open(known, "rb") as handle:
+            return handle.read() == b"1"
+    try:
+        readobj = toolchain.llvm_tool("llvm-readobj")
+        rc, out, err = toolchain.run(bounded([readobj, "--elf-output-style=JSON", "--sections", "--section-data",
+                                              "--symbols", "--relocations", path], _TOOL_TIMEOUT))
+    except (OSError, ToolchainError) as exc:
+        raise PluginError("cannot read the code of %s with llvm-readobj: %s" % (path, exc))
+    if rc != 0:
+        raise PluginError("llvm-readobj could not read %s: %s" % (path, err.decode("utf-8", "replace").strip()))
+    try:
+        found = object_info.reaches_cb4(json.loads(out.decode("utf-8")))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PluginError("llvm-readobj's description of %s is not what this collection reads (%s: %s)"
+                          % (path, type(exc).__name__, exc))
+    makedirs_private(os.path.dirname(known))
+    atomic_write(known, b"1" if found else b"0")
+    return found
+
+
 def _compile(toolchain, src, cflags, include_dirs, defines):
     from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import CompileError
     try:

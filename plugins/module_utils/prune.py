@@ -15,9 +15,10 @@ What grows with every chain change that rebuilds a plugin:
   (and their manifests), the controller's objects of generated C
   ``generated/<key>.o`` (build_on: controller, generated.py), and what
   plugin_store remembers of objects by their sha256 (licenses: ``license/``,
-  ``license-gpl/``; what they hold: ``object-info/``): kept with their
-  objects, the rest removed. Every entry can be made
-  again from the sources (clang, the linker), so the cache is only a speed-up:
+  ``license-gpl/``; what they hold: ``object-info/``; whether their code
+  reaches skb->cb[4]: ``cb4/``): kept with their objects, the rest removed.
+  Every entry can be made again from the sources (clang, the linker), so the
+  cache is only a speed-up:
   entries whose object is a kept object are kept (a rerun finds them); the
   others are trimmed, oldest first, to ``cache_budget_bytes`` and
   ``cache_budget_entries`` (by default 8 MiB and 32 entries, see below).
@@ -211,11 +212,12 @@ def _file_entries(directory, depth):
 def _by_object_entries(cache_dir, keep):
     """What plugin_store remembers of an object by its sha256: license/<sha256>
     (its license string), license-gpl/<sha256>.as-is (no GPL copy needed),
-    license-gpl/<sha256>.o (the copy) and object-info/<sha256>.json (what it
-    holds). Kept while the object (or the copy) is kept; the rest are one run
-    of llvm-objcopy or one read with libbpf away."""
+    license-gpl/<sha256>.o (the copy), object-info/<sha256>.json (what it
+    holds) and cb4/<sha256> (whether its code reaches skb->cb[4]). Kept while
+    the object (or the copy) is kept; the rest are one run of an LLVM tool or
+    one read with libbpf away."""
     entries = []
-    for sub in ("license", "license-gpl", "object-info"):
+    for sub in ("license", "license-gpl", "object-info", "cb4"):
         top = os.path.join(cache_dir, sub)
         for name in _listdir(top):
             if name.startswith("."):

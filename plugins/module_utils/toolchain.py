@@ -588,13 +588,17 @@ class Toolchain:
     # -- compile -----------------------------------------------------------
 
     def compile(self, src_path, cflags=(), include_dirs=(), defines=None, out_path=None, prefix_map=None,
-                bitcode=False):
+                bitcode=False, unoptimized=False):
         """Compile one BPF C file; return CompileResult.
 
         With ``out_path`` the object is copied there (atomically); without,
         ``object_path`` is the cache entry itself, which callers must not modify.
         ``bitcode``: LLVM bitcode (``-emit-llvm``, a ``.bc`` file) instead of an
         object, with the same flags otherwise; join_bitcode() takes it.
+        ``unoptimized`` (with bitcode): the bitcode as clang's front end makes
+        it for those flags, before any LLVM pass (``-Xclang
+        -disable-llvm-passes``, ours, never a user's), so that join_bitcode's
+        one -O2 pipeline is the first to optimise it, with the code it inlines.
         Raises CompileError with clang's diagnostics when the source is refused.
         """
         src = os.path.abspath(src_path)
@@ -606,6 +610,8 @@ class Toolchain:
         common = self._common_args(cflags, include_dirs, defines, prefix_map)
         if bitcode:
             common.append("-emit-llvm")
+            if unoptimized:
+                common += ["-Xclang", "-disable-llvm-passes"]
         suffix = ".bc" if bitcode else ".o"
         key_args = common + ["-c", src]
         recipe = self._recipe(key_args, source)
@@ -690,7 +696,7 @@ class Toolchain:
         return out_path
 
     def compile_source_text(self, text, name, cflags=(), include_dirs=(), defines=None, out_path=None,
-                            bitcode=False):
+                            bitcode=False, unoptimized=False):
         """Compile generated C: written to ``<cache_dir>/src/<sha256>/<name>``
         (``.c`` added when missing) so diagnostics name it and an unchanged text
         is an unchanged path, hence a cache hit. The path is recorded in the
@@ -714,7 +720,8 @@ class Toolchain:
         if current != data:
             atomic_write(path, data, crash_at=_NO_CRASH_POINT)
         return self.compile(path, cflags=cflags, include_dirs=include_dirs, defines=defines, out_path=out_path,
-                            prefix_map=(os.path.join(self.cache_dir, "src"), GENERATED_SOURCE_DIR), bitcode=bitcode)
+                            prefix_map=(os.path.join(self.cache_dir, "src"), GENERATED_SOURCE_DIR), bitcode=bitcode,
+                            unoptimized=unoptimized)
 
     # -- LLVM tools and joined bitcode ---------------------------------------------
 

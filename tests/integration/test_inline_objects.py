@@ -269,9 +269,11 @@ def test_a_rerun_is_a_cache_hit_that_runs_no_tool(engine, tmp_path):
     tools = ["clang" if tool.startswith("clang") else tool for tool in tools]  # clang-19 ...
     assert not first.cached
     # The dispatcher's bitcode, per plugin its plain object (the check against the
-    # installed one), its license (llvm-objcopy) and its bitcode, then the join's four steps.
-    assert sorted(set(tools)) == ["clang", "llc", "llvm-link", "llvm-nm", "llvm-objcopy", "opt"]
+    # installed one), its license (llvm-objcopy), whether its code reaches cb[4]
+    # (llvm-readobj) and its bitcode, then the join's four steps.
+    assert sorted(set(tools)) == ["clang", "llc", "llvm-link", "llvm-nm", "llvm-objcopy", "llvm-readobj", "opt"]
     assert tools.count("clang") == 1 + 2 * len(first.used)
+    assert tools.count("llvm-readobj") == len(first.used)
 
     rerun = CountingRunner()
     again = inline_build.prepare_inline(Toolchain(str(tmp_path / "cache"), rerun), layout, "tc", solved, None,
@@ -371,3 +373,115 @@ def test_a_chain_longer_than_a_bpf_jump_is_refused_inline_and_links(engine):
     assert "-mcpu=v4" in message and "Stack dump" not in message
     linked, used = disp_mod.prepare_link(engine.toolchain, layout, "tc", chain, None, plugins)
     assert func_count(linked, plugins, layout, used) == 17
+
+
+# -- cb[4]: left alone where no plugin of the chain can reach it --------------------
+
+CB4_HEAD = "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n#include \"ebpf_datapath.h\"\n"
+CB4_SOURCES = {
+    # name: (body of int f(struct __sk_buff *ctx), reaches cb[4])
+    "plain": ("return ctx->len > 64 ? DP_CONTINUE : 2;", False),
+    "neighbours": ("return ctx->cb[3] + ctx->cb[0] ? DP_CONTINUE : 2;", False),
+    "identity": ("return dp_remote_identity(ctx) ? 2 : DP_CONTINUE;", True),
+    "writes": ("ctx->cb[4] = 7; return DP_CONTINUE;", True),
+    "probe_read": ("__u32 v = 0; bpf_probe_read_kernel(&v, 4, ctx); return v ? 2 : DP_CONTINUE;", True),
+}
+CB4_EXTRA = {
+    # a static function in .text reaches it: the whole object is read, not only the program sections
+    "helper_in_text": ("static __attribute__((noinline)) int get(struct __sk_buff *ctx) { return ctx->cb[4]; }\n"
+                       "int f(struct __sk_buff *ctx) { return get(ctx) ? 2 : DP_CONTINUE; }\n", True),
+    # a kfunc (an extern function) may hand out the kernel's sk_buff
+    "kfunc": ("extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;\n"
+              "int f(struct __sk_buff *ctx) { return bpf_cast_to_kern_ctx(ctx) ? DP_CONTINUE : 2; }\n", True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CB4_SOURCES) + sorted(CB4_EXTRA))
+def test_which_code_reaches_cb4(engine, name):
+    toolchain = engine.toolchain.toolchain
+    if name in CB4_SOURCES:
+        body, expected = CB4_SOURCES[name]
+        text = CB4_HEAD + "int f(struct __sk_buff *ctx) { %s }\n" % body
+    else:
+        body, expected = CB4_EXTRA[name]
+        text = CB4_HEAD + body
+    text += 'char LICENSE[] SEC("license") = "GPL";\n'
+    compiled = toolchain.compile_source_text(text, "cb4_%s" % name)
+    assert plugin_store.reaches_cb4(toolchain, compiled.object_path) is expected
+
+
+@pytest.mark.parametrize("path,expected", [
+    ("bpf/testdata/counter.c", False), ("bpf/testdata/parsed.c", True), ("bpf/testdata/tailcalls.c", True),
+    ("bpf/examples/bytecount.c", True), ("benchmarks/bpf/parsed_count.c", False), ("bpf/examples/portfilter.c", False),
+])
+def test_which_plugins_of_the_project_reach_cb4(engine, path, expected):
+    """parsed.c reads the identity beside the parse (so test_parse_once's inline
+    chain keeps the handling and its ctx barrier); tailcalls.c tail-calls."""
+    toolchain = engine.toolchain.toolchain
+    compiled = toolchain.compile(os.path.join(cases.ROOT, path))
+    assert plugin_store.reaches_cb4(toolchain, compiled.object_path) is expected
+    # Remembered by content: asking again starts no tool.
+    runner = CountingRunner()
+    again = Toolchain(toolchain.cache_dir, runner)
+    assert plugin_store.reaches_cb4(again, compiled.object_path) is expected and runner.commands == []
+
+
+# Reads cb[4] as ebpf_datapath.h's dp_remote_identity() does, without the header:
+# an object including it records the cache's include directory, so the fresh
+# cache below would compile other bytes than the installed ones.
+IDENTITY_PLUGIN = """#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u64);
+} seen SEC(".maps");
+
+__attribute__((noinline)) int ident(struct __sk_buff *ctx)
+{
+    __u32 key = 0;
+    __u64 *v = bpf_map_lookup_elem(&seen, &key);
+
+    if (v)
+        *v = (ctx->cb[4] & 0xffffff) + 1;
+    return -1; /* DP_CONTINUE */
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"""
+CB_OFFSET = 48  # struct __sk_buff's cb[0]
+
+
+@pytest.mark.parametrize("with_identity", [False, True])
+def test_an_inline_tc_chain_handles_cb4_only_where_a_plugin_reaches_it(engine, tmp_path, with_identity):
+    """With a plugin reading the identity the dispatcher zeroes cb[4] for the
+    chain (the plugin reads 0) and restores it; without one it leaves the
+    word alone. Either way whoever runs after the chain finds it as it was."""
+    src = tmp_path / "ident.c"
+    src.write_text(IDENTITY_PLUGIN)
+    engine.ensure_plugin("ident", src=str(src))
+    plugins, layout = engine.registry.plugins, engine.layout
+    pre = [("counter", "count")] + ([("ident", "ident")] if with_identity else [])
+    toolchain = Toolchain(str(tmp_path / "cache"), run_subprocess)
+    built = inline_build.prepare_inline(toolchain, layout, "tc", Chain(pre=pre), None, plugins)
+    generated = [os.path.join(root, f) for root, _dirs, files in os.walk(os.path.join(toolchain.cache_dir, "src"))
+                 for f in files if f == "dispatcher.c"]
+    assert len(generated) == 1
+    with open(generated[0]) as handle:
+        assert ("saved_cb" in handle.read()) is with_identity
+    word = 0xC0FFEE07
+    # struct __sk_buff with cb[4] set; the kernel copies the whole struct back,
+    # so the buffer is larger than it (the tail beyond it stays zero).
+    ctx = (bytes(CB_OFFSET) + struct.pack("=5I", 0, 0, 0, 0, word)).ljust(512, b"\0")
+    obj = load(layout, built.object_path, plugins, built.used)
+    try:
+        run = libbpf.prog_test_run(obj.program(disp_mod.DISPATCHER_FUNC).fd, udp4(53), ctx=ctx)
+    finally:
+        obj.close()
+    assert run.retval == TC_ACT_OK
+    assert struct.unpack_from("=I", run.ctx_out, CB_OFFSET + 16)[0] == word
+    if with_identity:
+        seen = counters(layout, plugins, ["ident"])[("ident", "seen")][0]
+        assert struct.unpack("=Q", seen)[0] == 1, "the plugin read identity 0 (cb[4] zeroed for the chain)"

@@ -68,3 +68,16 @@ def test_tc_programs_restore_cb4_and_others_do_not_touch_it():
     assert "saved_cb" not in cilium and "verdict = (int)(ctx->cb[DP_CB_CILIUM_CUSTOM] >> 24);" in cilium
     xdp = dispatcher.generate_source("xdp", ["dpp_a__f_xdp"], [], None)
     assert "cb[" not in xdp.split("#define DP_CB_CILIUM_CUSTOM 4")[1] and "verdict = XDP_PASS;" in xdp
+
+
+def test_a_tc_chain_none_of_whose_code_reaches_cb4_leaves_it_alone():
+    """cb4=False (inline mode, when object_info.reaches_cb4 is False for every
+    plugin): no save, zero or restore, and no ctx barrier with the parse."""
+    kept = dispatcher.generate_source("tc", ["dpp_a__f"], [], None, parsed=["dpp_a__f"])
+    left = dispatcher.generate_source("tc", ["dpp_a__f"], [], None, parsed=["dpp_a__f"], cb4=False)
+    assert "saved_cb" in kept and 'asm volatile("" : "+r"(ctx));' in kept
+    assert "saved_cb" not in left and "asm volatile" not in left and "cb[" not in left.split("int dp_dispatcher")[1]
+    assert "verdict = dpp_a__f(ctx, &dp_pkt);" in left
+    # Only tc has the handling to leave out: cilium reads the verdict word either way.
+    cilium = dispatcher.generate_source("cilium", ["dpp_a__f"], [], None, cb4=False)
+    assert "verdict = (int)(ctx->cb[DP_CB_CILIUM_CUSTOM] >> 24);" in cilium

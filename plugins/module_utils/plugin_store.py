@@ -58,6 +58,10 @@ def check_input_file(path, what):
                           % (what, path, stat.S_IMODE(st.st_mode)))
 
 
+# What object_info.describe() returns: a remembered description lacking one is read again.
+_DESCRIBED = frozenset(("functions", "maps", "globals", "entries", "prog_arrays"))
+
+
 def describe_object(cache_dir, path, digest=None):
     """object_info.describe() of the object at path: remembered in the cache
     by its sha256, so a rerun with the same bytes neither opens the object nor
@@ -67,9 +71,11 @@ def describe_object(cache_dir, path, digest=None):
     known = os.path.join(cache_dir, "object-info", digest + ".json")
     try:
         with open(known) as handle:
-            return json.load(handle)
+            info = json.load(handle)
+        if isinstance(info, dict) and _DESCRIBED <= set(info):
+            return info
     except (OSError, ValueError):
-        pass
+        pass  # not there, or not readable as written here: read the object again
     from ansible_collections.ebpf.datapath.plugins.module_utils import object_info
     try:
         info = object_info.describe(path)

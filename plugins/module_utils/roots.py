@@ -48,7 +48,6 @@ import errno
 import fcntl
 import json
 import os
-import secrets
 import stat
 import tempfile
 
@@ -478,6 +477,7 @@ def claim_roots(bpffs_root, state_dir, mounts_file="/proc/self/mounts"):
 
 def _write_state_marker(state_dir, bpffs_root):
     """Create <state_dir>/pair.json with a new pair id; None when it exists already."""
+    import secrets  # here: only a first claim needs it, and every run would import it
     pair = secrets.token_hex(16)
     data = json.dumps({"version": MARKER_VERSION, "pair": pair, "bpffs_root": bpffs_root, "state_dir": state_dir},
                       sort_keys=True, indent=1).encode("utf-8") + b"\n"

@@ -50,7 +50,7 @@ import os
 import platform
 import re
 import shutil
-import sysconfig
+import sys
 import tempfile
 import time
 
@@ -350,8 +350,12 @@ def arch_include_dir(run):
     or None where the distribution keeps asm/ directly in /usr/include."""
     if _arch_include_cache:
         return _arch_include_cache[0]
-    # Debian's Python knows the triplet: no gcc start needed.
-    triplet = sysconfig.get_config_var("MULTIARCH") or None
+    # Debian's Python knows the triplet: no gcc start needed (sysconfig, which
+    # reads it from its build data, only when the interpreter does not say).
+    triplet = getattr(sys.implementation, "_multiarch", None)
+    if not triplet:
+        import sysconfig
+        triplet = sysconfig.get_config_var("MULTIARCH") or None
     for argv in ([] if triplet else (["gcc", "-print-multiarch"], ["dpkg-architecture", "-qDEB_HOST_MULTIARCH"])):
         if not shutil.which(argv[0]):
             continue

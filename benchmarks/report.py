@@ -213,8 +213,8 @@ def goals(d):
             "**Inline vs hand-merged, plugins that each parse: %.1f %% slower against 2 %% (%.1f points over).** "
             "Inlining works: the "
             "inline build differs by %+.1f %% from the same eight plugins' code written one after the other "
-            "(`concatenated` in benchmarks/bpf/merged.c; the inline build adds only the dispatcher's cb[4] "
-            "save/zero/restore, see the instruction counts), and no-op plugins cost %.2f ns each inline. The "
+            "(`concatenated` in benchmarks/bpf/merged.c; see the instruction counts: the dispatcher leaves "
+            "cb[4] alone, no plugin of this chain can reach it), and no-op plugins cost %.2f ns each inline. The "
             "gap is the plugins' own code: each plugin parses the Ethernet/IP header itself, and clang cannot "
             "reuse one plugin's parse in the next because the map value a plugin increments might, as far "
             "as it knows, alias the packet. The hand-merged program parses once. What closes it is the "
@@ -458,7 +458,7 @@ def _inline_how(pp):
     return ("Every inline build here is the collection's own (plugins/module_utils/inline_build.prepare_inline: "
             "bitcode with the plugins' namespaced renames, joined with the link-mode dispatcher's C, hooks "
             "internalised and always-inline), loaded as the engine loads a linked dispatcher (benchmarks/"
-            "inline_chain.py; the engine has no `mode: inline` yet). It replaces the benchmarks' earlier builder "
+            "inline_chain.py; the engine's `mode: inline` builds the same object). It replaces the benchmarks' earlier builder "
             "(benchmarks/inline_build.py: -D renames and noinline turned into always_inline, llvm-link, one "
             "clang compile): the same plugins and chains, so the figures compare with earlier runs'. Build time "
             "of the no-op chains with a cold cache: %s." % ", ".join(
@@ -744,7 +744,7 @@ def render_traffic(d, lines):
     if "8i" in tr["configs"]:
         lines += [
             "The inline dispatcher (the collection's inline_build.prepare_inline, attached by this benchmark with "
-            "a tcx link of its own, as the engine has no `mode: inline` yet) and the pass-through program run in "
+            "a tcx link of its own: the object the engine's `mode: inline` builds) and the pass-through program run in "
             "the same rounds. Per CPU-second, against no program: 8 plugins inline **%.1f %%** (per-round %s), 8 "
             "in link mode %.1f %%, 0 plugins %.1f %%, the pass-through program %.1f %%; 8 inline against the "
             "pass-through program %.1f %%, against 8 in link mode %.1f %%. Their own time per packet in the "

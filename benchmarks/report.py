@@ -869,14 +869,14 @@ def render_map(d, lines):
 
 
 INLINE_MODE = [
-    "## A `mode: inline` (being wired into the engine)",
+    "## `mode: inline`",
     "",
-    "The build half is in the collection: plugins/module_utils/inline_build.prepare_inline (docs/inline-draft.md). "
-    "Every inline figure on this page comes from it; the benchmarks load its object as the engine loads a linked "
-    "dispatcher (benchmarks/inline_chain.py) because the dispatcher module has no `mode: inline` yet. What the "
-    "mode trades: a chain change recompiles the chain's join (cached by content, so a rerun runs no tool), the "
-    "verifier sees one function, and a plugin can no longer be told apart in the JITed code; per-plugin "
-    "statistics still count each plugin's verdicts (above).",
+    "The dispatcher's `mode: inline` (docs/architecture.md, \"inline mode\") builds with "
+    "plugins/module_utils/inline_build.prepare_inline. Every inline figure on this page comes from it; the "
+    "benchmarks load its object as the engine does (benchmarks/inline_chain.py, link mode's load half), so the "
+    "figures time the program alone. What the mode trades: a chain change recompiles the chain's join (cached by "
+    "content, so a rerun runs no tool), the verifier sees one function, and a plugin can no longer be told apart "
+    "in the JITed code; per-plugin statistics still count each plugin's verdicts (above).",
     "",
 ]
 

@@ -5,18 +5,17 @@
 plugins/module_utils/inline_build.prepare_inline compiles a chain of installed
 source plugins into one object in which every hook call is inlined (bitcode
 with the plugins' namespaced renames, joined with the link-mode dispatcher's
-C). The engine has no ``mode: inline`` yet, so the object is loaded here the
-way the engine loads a linked dispatcher: only the dispatcher program, the
-plugins' code prepared as plugin_store prepares it, every map bound to its
-plugin's pin. Nothing is pinned; closing the object releases the program.
+C). The object is loaded here as the engine's ``mode: inline`` loads it
+(dispatcher.open_joined: only the dispatcher program, the plugins' code
+prepared as plugin_store prepares it, every map bound to its plugin's pin),
+but nothing is pinned: closing the object releases the program.
 """
 
 import time
 
 from common import libbpf  # first: common sets up the collection's import path
-from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
-from ansible_collections.ebpf.datapath.plugins.module_utils import inline_build, plugin_store
+from ansible_collections.ebpf.datapath.plugins.module_utils import inline_build
 
 
 class InlineDispatcher:
@@ -46,18 +45,10 @@ class InlineDispatcher:
 
 def load(layout, path, plugins, used):
     """Open and load an object holding these plugins' code as the engine loads
-    a linked dispatcher; the libbpf object (close it)."""
-    pins = {}
-    for name in used:
-        for linked_name, declared in plugins[name].link_maps.items():
-            pins[linked_name] = layout.plugin_map_pin(name, declared)
-    obj = bpf_object.BpfObject.open_file(path, name=disp_mod.DISPATCHER_FUNC, pin_root_path=layout.bpffs_root)
+    a linked dispatcher (dispatcher.open_joined), without its pin; the libbpf
+    object (close it). The kernel's refusal is its BpfError."""
+    obj = disp_mod.open_joined(layout, path, used, plugins, layout.bpffs_root)
     try:
-        for prog in obj.programs():
-            if prog.name != disp_mod.DISPATCHER_FUNC:
-                prog.set_autoload(False)
-        plugin_store.prepare_plugin_code(obj, [plugins[name] for name in used], linked=True)
-        disp_mod._bind_pinned_maps(obj, pins.get)  # pylint: disable=protected-access
         obj.load()
     except BaseException:
         obj.close()

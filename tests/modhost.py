@@ -42,6 +42,12 @@ def fn(name, attach):
     return name + "_xdp" if attach == "xdp" else name
 
 
+def registry_bytes(state_dir):
+    """registry.json as written: a refused change must leave it byte for byte."""
+    with open(os.path.join(state_dir, "registry.json"), "rb") as handle:
+        return handle.read()
+
+
 def place(lab, side):
     return {"interface": lab.if_b if side == "b" else lab.if_a, "netns": lab.ns_b if side == "b" else lab.ns_a}
 

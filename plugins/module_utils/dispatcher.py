@@ -224,7 +224,7 @@ def link_symbol(plugin, function):
     return symbol
 
 
-def _typed(chain, main):
+def typed(chain, main):
     """chain and main as records (callers may give their JSON form)."""
     if not isinstance(chain, Chain):
         chain = Chain.from_json(chain)
@@ -260,7 +260,7 @@ def link_source(family, chain, main, plugins, final=(), stats=False, cb4=True):
     """The C of the link-mode dispatcher of a chain (pure). cb4: as
     generate_source's (inline mode passes False for a chain none of whose
     code reaches cb[4])."""
-    chain, main = _typed(chain, main)
+    chain, main = typed(chain, main)
     pre = [link_symbol(plugins[p], f) for p, f in chain.pre]
     post = [link_symbol(plugins[p], f) for p, f in chain.post]
     main_sym = link_symbol(plugins[main.plugin], main.function) if main else None
@@ -288,7 +288,7 @@ def prepare_link(toolchain, layout, family, chain, main, plugins, final=(), stat
     """Compile the link-mode dispatcher and static-link it with the plugins'
     namespaced objects, touching no kernel state (cached by content).
     Returns (linked object path, names of the plugins it contains)."""
-    chain, main = _typed(chain, main)
+    chain, main = typed(chain, main)
     source = link_source(family, chain, main, plugins, final, stats)
     compiled = _compile_generated(toolchain, source, "dispatcher")
     used = chain.plugins(main)
@@ -331,9 +331,12 @@ def build_inline(toolchain, layout, name, family, chain, main, plugins, prog_pin
     return load_joined(layout, built.object_path, built.used, plugins, prog_pin, what="inline")
 
 
-def load_joined(layout, linked, used, plugins, prog_pin, what="with its plugins"):
-    """Load and pin a dispatcher object that contains its plugins' code (link
-    or inline mode): used names the plugins whose maps it binds."""
+def open_joined(layout, linked, used, plugins, pin_root):
+    """Open, not yet load, an object that contains its plugins' code (link or
+    inline mode) as every load of one is prepared: only the dispatcher's
+    program (and its plugins' tail-call targets) autoloaded, settings written,
+    each map bound to its plugin's pin. used names the plugins whose maps it
+    binds; pin_root keeps libbpf's default (/sys/fs/bpf) out. Close it."""
     # Which pinned map each map of the linked object is.
     map_pins = {}
     for p in used:
@@ -342,8 +345,8 @@ def load_joined(layout, linked, used, plugins, prog_pin, what="with its plugins"
 
     # The linked object's maps carry namespaced names, so libbpf's pin-by-name
     # path would be wrong for all of them: _bind_pinned_maps points each at its
-    # plugin's pin. The root only keeps libbpf's default (/sys/fs/bpf) out.
-    obj = bpf_object.BpfObject.open_file(linked, name=DISPATCHER_FUNC, pin_root_path=os.path.dirname(prog_pin))
+    # plugin's pin.
+    obj = bpf_object.BpfObject.open_file(linked, name=DISPATCHER_FUNC, pin_root_path=pin_root)
     try:
         for prog in obj.programs():
             # Programs of the plugins that are no hook here (a plugin's kprobe)
@@ -354,6 +357,17 @@ def load_joined(layout, linked, used, plugins, prog_pin, what="with its plugins"
         # hook that calls them (their globals and settings are this build's).
         plugin_store.prepare_plugin_code(obj, [plugins[p] for p in used], linked=True)
         _bind_pinned_maps(obj, map_pins.get)
+    except BaseException:
+        obj.close()
+        raise
+    return obj
+
+
+def load_joined(layout, linked, used, plugins, prog_pin, what="with its plugins"):
+    """Load and pin a dispatcher object that contains its plugins' code (link
+    or inline mode): used names the plugins whose maps it binds."""
+    obj = open_joined(layout, linked, used, plugins, os.path.dirname(prog_pin))
+    try:
         try:
             obj.load()
         except libbpf.BpfError as exc:
@@ -504,7 +518,7 @@ def freplace_sources(family, chain, main, plugins, final=(), stats=False):
     """The C of a freplace-mode dispatcher (its stubs) and, per plugin, of its
     extension wrappers (pure). Returns (dispatcher C, [(plugin, bindings,
     wrapper C)])."""
-    chain, main = _typed(chain, main)
+    chain, main = typed(chain, main)
     bindings, (pre_stubs, post_stubs, main_stub) = _freplace_bindings(chain, main, plugins)
     # An entry program replaces its stub itself (it is a program already), so
     # its stub takes the context only and the dispatcher maps its verdict.

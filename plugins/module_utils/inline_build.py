@@ -40,7 +40,6 @@ import collections
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf, dispatcher, object_info, plugin_store
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.naming import plugin_symbol
-from ansible_collections.ebpf.datapath.plugins.module_utils.schema import Chain, FunctionRef
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import ToolchainError
 
 # The BPF ISA every compile asks for (toolchain.BASE_CFLAGS), and the ones a
@@ -66,14 +65,6 @@ is for)."""
 class InlineError(DatapathError):
     """A chain cannot be built inline; the message names the plugin and says
     what to do."""
-
-
-def _typed(chain, main):
-    if not isinstance(chain, Chain):
-        chain = Chain.from_json(chain)
-    if main is not None and not isinstance(main, FunctionRef):
-        main = FunctionRef.from_json(main)
-    return chain, main
 
 
 def check_sources(plugins, used):
@@ -191,7 +182,7 @@ def prepare_inline(toolchain, layout, family, chain, main, plugins, final=(), st
     (no source, changed since install, another license or cpu), and
     dispatcher.DispatcherError when a step fails (clang's or LLVM's message)."""
     toolchain = getattr(toolchain, "toolchain", toolchain)  # a Builder's own Toolchain
-    chain, main = _typed(chain, main)
+    chain, main = dispatcher.typed(chain, main)
     used = chain.plugins(main)
     check_sources(plugins, used)
     cpu = chain_cpu(plugins, used)

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from modhost import DROP_PORT, OPEN_PORT, Host, place, udp_burst
+from modhost import DROP_PORT, OPEN_PORT, Host, place, registry_bytes, udp_burst
 
 # bulky.c's hook is about 2,500 instructions: sixteen of them put the chain's
 # exit further than a BPF jump reaches at -mcpu=v3 (32,767 instructions).
@@ -22,11 +22,6 @@ BULKY = ["b%02d" % i for i in range(16)]
 def host(lab, bpffs_root, state_dir):
     lab.quiet()
     return Host(lab, bpffs_root, state_dir)
-
-
-def registry(state_dir):
-    with open(os.path.join(state_dir, "registry.json"), "rb") as handle:
-        return handle.read()
 
 
 def chain(lab, mode, **kw):
@@ -85,10 +80,10 @@ def test_a_chain_too_long_to_inline(host, lab, state_dir):
     # Module warnings are dicts in newer ansible-core, strings in older ones.
     assert any("mode auto built link, not inline" in str(w) for w in auto.get("warnings", []))
     assert udp_burst(lab, OPEN_PORT, 3) == 3
-    before = registry(state_dir)
+    before = registry_bytes(state_dir)
     again = host.run("dispatcher", mode="auto", **base)
     assert again["changed"] is False and again["mode"] == "link" and not again.get("warnings")
-    assert registry(state_dir) == before
+    assert registry_bytes(state_dir) == before
 
     # A shorter chain builds inline again (the refusal was for that chain only).
     auto = host.run("dispatcher", mode="auto", **dict(base, plugins=plugins[:4]))

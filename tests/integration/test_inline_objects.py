@@ -27,7 +27,6 @@ import pytest
 from ansible_collections.ebpf.datapath.plugins.module_utils import chain as chain_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import inline_build, libbpf, plugin_store
-from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
 from ansible_collections.ebpf.datapath.plugins.module_utils.inline_build import InlineError
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import Chain, FunctionRef, program_family
@@ -86,19 +85,11 @@ PACKETS = [udp4(53), udp4(7777), udp6(7777), udp6(53), arp(), udp4(7001), udp4(7
 
 def load(layout, path, plugins, used):
     """Open and load an object running these plugins' code as the engine loads
-    a linked dispatcher: only the dispatcher program (and tail-call targets),
-    settings written, every map bound to its plugin's pin."""
-    pins = {}
-    for name in used:
-        for linked_name, declared in plugins[name].link_maps.items():
-            pins[linked_name] = layout.plugin_map_pin(name, declared)
-    obj = bpf_object.BpfObject.open_file(path, name=disp_mod.DISPATCHER_FUNC, pin_root_path=layout.bpffs_root)
+    a linked dispatcher (dispatcher.open_joined: only the dispatcher program and
+    tail-call targets, settings written, every map bound to its plugin's pin),
+    without its pin. The kernel's refusal is its BpfError."""
+    obj = disp_mod.open_joined(layout, path, used, plugins, layout.bpffs_root)
     try:
-        for prog in obj.programs():
-            if prog.name != disp_mod.DISPATCHER_FUNC:
-                prog.set_autoload(False)
-        plugin_store.prepare_plugin_code(obj, [plugins[name] for name in used], linked=True)
-        disp_mod._bind_pinned_maps(obj, pins.get)  # pylint: disable=protected-access
         obj.load()
     except BaseException:
         obj.close()

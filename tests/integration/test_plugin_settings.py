@@ -13,7 +13,7 @@ import os
 
 import pytest
 
-from modhost import DROP_PORT, OPEN_PORT, Host, place, udp_burst
+from modhost import DROP_PORT, OPEN_PORT, Host, place, registry_bytes, udp_burst
 
 SEEN, MATCHED, SUM, DROPPED = 0, 1, 2, 3
 
@@ -22,11 +22,6 @@ SEEN, MATCHED, SUM, DROPPED = 0, 1, 2, 3
 def host(lab, bpffs_root, state_dir):
     lab.quiet()
     return Host(lab, bpffs_root, state_dir)
-
-
-def registry_bytes(state_dir):
-    with open(os.path.join(state_dir, "registry.json"), "rb") as handle:
-        return handle.read()
 
 
 def dispatcher_args(lab, *plugins):

@@ -98,7 +98,8 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
             if not os.path.isdir(inc):
                 raise PluginError("include directory %s does not exist" % inc)
         plain = _compile(toolchain, src, cflags, include_dirs, {})
-        info = describe_object(toolchain.cache_dir, plain.object_path)
+        plain_sha = sha256_file(plain.object_path)
+        info = describe_object(toolchain.cache_dir, plain.object_path, plain_sha)
         if not info["functions"]:
             raise PluginError("plugin source %s defines no global function to hook; hook functions "
                               "are global (not static) functions" % src)
@@ -116,7 +117,7 @@ def build(toolchain, layout, name, src=None, obj=None, sha256=None, cflags=(), i
                 "plugin source %s compiles, but not with its global symbols (%s) prefixed for linking; "
                 "one of them is also used as another identifier. Rename it or make it static.\n%s"
                 % (src, ", ".join(sorted(defines)), exc.log), log=exc.log)
-        plain_sha = _stage(plain.object_path)
+        _stage(plain.object_path, plain_sha)
         link_sha = _stage(gpl_license_copy(toolchain, namespaced.object_path))
         source = {"src": os.path.abspath(src), "sha256": sha256_file(src)}
         link_symbols = dict((fn, plugin_symbol(name, fn)) for fn in info["functions"])

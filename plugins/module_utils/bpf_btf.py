@@ -21,7 +21,7 @@ from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import (
     BTF_FUNC_EXTERN, BTF_FUNC_GLOBAL, BTF_FUNC_STATIC, BTF_KIND_ARRAY, BTF_KIND_CONST, BTF_KIND_DATASEC,
     BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_FLOAT, BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_FWD,
     BTF_KIND_INT, BTF_KIND_PTR, BTF_KIND_RESTRICT, BTF_KIND_STRUCT, BTF_KIND_TYPE_TAG, BTF_KIND_TYPEDEF,
-    BTF_KIND_UNION, BTF_KIND_VAR, BTF_KIND_VOLATILE, BpfError, _b, _call, _call_ptr, _extra, _L, _Owned, _s)
+    BTF_KIND_UNION, BTF_KIND_VAR, BTF_KIND_VOLATILE, BpfError, _b, _call, _call_ptr, _L, _Owned, _s)
 # Also bpf_btf.BTF_INT_*, so a reader of BTF types (map_data.from_btf) needs this module only.
 from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import (  # noqa: F401 pylint: disable=unused-import
     BTF_INT_BOOL, BTF_INT_SIGNED)
@@ -188,7 +188,7 @@ class Btf(_Owned):
 
 def btf_from_kernel(btf_id):
     """The kernel's BTF object `btf_id` (a loaded program's or map's) as a Btf."""
-    return Btf(_call_ptr('btf__load_from_kernel_by_id', _extra('btf__load_from_kernel_by_id'),
+    return Btf(_call_ptr('btf__load_from_kernel_by_id', _L().btf__load_from_kernel_by_id,
                          btf_id, target=btf_id))
 
 
@@ -295,5 +295,5 @@ class _BorrowedBtf(Btf):
 
 def object_btf(obj):
     """The BTF of an opened (not necessarily loaded) BpfObject, or None."""
-    ptr = _extra('bpf_object__btf')(obj._handle())  # pylint: disable=protected-access
+    ptr = _L().bpf_object__btf(obj._handle())  # pylint: disable=protected-access
     return _BorrowedBtf(ptr) if ptr else None

@@ -17,7 +17,7 @@ import errno as _errno
 from ctypes import Structure, byref, c_bool, c_char_p, c_int, c_size_t, c_uint32, c_void_p, create_string_buffer
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import (
-    KERNEL_LOG_SIZE, BpfError, _b, _call, _call_ptr, _Capture, _extra, _L, _opts, _Owned, _s)
+    KERNEL_LOG_SIZE, BpfError, _b, _call, _call_ptr, _Capture, _L, _opts, _Owned, _s)
 from ansible_collections.ebpf.datapath.plugins.module_utils.bpf_link import Link
 
 
@@ -345,7 +345,7 @@ class Linker(_Owned):
 def write_initial_value(bpf_map, offset, data):
     """Write `data` at `offset` of an internal map's initial value (before load)."""
     size = c_size_t(0)
-    ptr = _extra('bpf_map__initial_value')(bpf_map._ptr, byref(size))  # pylint: disable=protected-access
+    ptr = _L().bpf_map__initial_value(bpf_map._ptr, byref(size))  # pylint: disable=protected-access
     if not ptr:
         raise BpfError('bpf_map__initial_value', _errno.EINVAL, 'map has no initial value', bpf_map.name)
     if offset < 0 or offset + len(data) > size.value:

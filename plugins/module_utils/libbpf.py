@@ -30,7 +30,7 @@ import threading
 
 from ctypes import (
     CFUNCTYPE, POINTER, Structure, byref, c_bool, c_char, c_char_p, c_int,
-    c_long, c_size_t, c_uint, c_uint8, c_uint32, c_uint64, c_ulong, c_void_p,
+    c_long, c_size_t, c_uint, c_uint8, c_uint32, c_uint64, c_void_p,
     create_string_buffer,
 )
 
@@ -233,7 +233,8 @@ class _Capture:
         return '\n'.join(self.messages)
 
 
-# (name, restype, argtypes) of every libbpf function used
+# (name, restype, argtypes) of every libbpf function used; _Binding types each
+# on first use
 _SIGNATURES = [
     ('libbpf_major_version', c_uint32, []),
     ('libbpf_minor_version', c_uint32, []),
@@ -338,6 +339,24 @@ def _open_libc():
         return ctypes.CDLL(find_library('c'), use_errno=True)
 
 
+class _Binding:
+    """libbpf.so.1 whose functions get their signatures (_SIGNATURES) on first
+    use: typing all of them at import cost every module run a millisecond."""
+
+    def __init__(self, cdll):
+        self._cdll = cdll
+
+    def __getattr__(self, name):
+        try:
+            restype, argtypes = _TYPES[name]
+        except KeyError:
+            raise AttributeError('%s is not in libbpf._SIGNATURES' % name)
+        fn = getattr(self._cdll, name)
+        fn.restype, fn.argtypes = restype, argtypes
+        setattr(self, name, fn)  # later lookups skip __getattr__
+        return fn
+
+
 def _load():
     global _lib, _libc, LIBBPF_IMPORT_ERROR
     libc = _open_libc()
@@ -345,26 +364,23 @@ def _load():
     libc.vsnprintf.restype = c_int
     libc.syscall.restype = c_long
     libc.syscall.argtypes = [c_long, c_int, c_void_p, c_uint]  # only bpf() goes here (bpf_link.py)
-    libc.mount.argtypes = [c_char_p, c_char_p, c_char_p, c_ulong, c_void_p]
-    libc.mount.restype = c_int
-    libc.statfs.argtypes = [c_char_p, c_void_p]
-    libc.statfs.restype = c_int
     libc.close.argtypes = [c_int]
     libc.close.restype = c_int
     _libc = libc
     try:
-        lib = ctypes.CDLL('libbpf.so.1', use_errno=True)
-        for name, restype, argtypes in _SIGNATURES:
-            fn = getattr(lib, name)
-            fn.restype = restype
-            fn.argtypes = argtypes
+        lib = _Binding(ctypes.CDLL('libbpf.so.1', use_errno=True))
+        version = (lib.libbpf_major_version(), lib.libbpf_minor_version())
     except (OSError, AttributeError) as exc:
         LIBBPF_IMPORT_ERROR = 'libbpf.so.1 (libbpf >= 1.1) is not usable: %s' % exc
+        return
+    if version < (1, 1):
+        LIBBPF_IMPORT_ERROR = 'libbpf.so.1 is libbpf %d.%d; libbpf >= 1.1 is needed' % version
         return
     lib.libbpf_set_print(_print_cb_ref)
     _lib = lib
 
 
+_TYPES = dict((name, (restype, argtypes)) for name, restype, argtypes in _SIGNATURES)
 _load()
 
 
@@ -758,31 +774,22 @@ def enable_stats():
 
 # ---------------------------------------------------------------------------
 # Added for datapath_map (map_data.py): a map's BTF ids, BTF from the kernel by
-# id, the types of a BTF, and the batch map operations (kernel 5.6+). Bound on
-# first use so the table above stays the libbpf 1.1 core every module needs.
+# id, the types of a BTF, and the batch map operations (kernel 5.6+).
 # ---------------------------------------------------------------------------
 
 class _MapBatchOpts(Structure):
     _fields_ = [('sz', c_size_t), ('elem_flags', c_uint64), ('flags', c_uint64)]
 
 
-_EXTRA_SIGNATURES = {
-    'btf__load_from_kernel_by_id': (c_void_p, [c_uint32]),
-    'bpf_map_lookup_batch': (c_int, [c_int, c_void_p, c_void_p, c_void_p, c_void_p,
-                                     POINTER(c_uint32), c_void_p]),
-    'bpf_map_update_batch': (c_int, [c_int, c_void_p, c_void_p, POINTER(c_uint32), c_void_p]),
-    'bpf_map_delete_batch': (c_int, [c_int, c_void_p, POINTER(c_uint32), c_void_p]),
-    'bpf_object__btf': (c_void_p, [c_void_p]),
-    'bpf_map__initial_value': (c_void_p, [c_void_p, POINTER(c_size_t)]),
-}
-
-
-def _extra(name):
-    """The libbpf function `name` of _EXTRA_SIGNATURES, typed on first use."""
-    fn = getattr(_L(), name)
-    if fn.argtypes is None:
-        fn.restype, fn.argtypes = _EXTRA_SIGNATURES[name]
-    return fn
+_SIGNATURES += [
+    ('btf__load_from_kernel_by_id', c_void_p, [c_uint32]),
+    ('bpf_map_lookup_batch', c_int, [c_int, c_void_p, c_void_p, c_void_p, c_void_p, POINTER(c_uint32), c_void_p]),
+    ('bpf_map_update_batch', c_int, [c_int, c_void_p, c_void_p, POINTER(c_uint32), c_void_p]),
+    ('bpf_map_delete_batch', c_int, [c_int, c_void_p, POINTER(c_uint32), c_void_p]),
+    ('bpf_object__btf', c_void_p, [c_void_p]),
+    ('bpf_map__initial_value', c_void_p, [c_void_p, POINTER(c_size_t)]),
+]
+_TYPES.update((name, (restype, argtypes)) for name, restype, argtypes in _SIGNATURES)
 
 
 MapBtfIds = collections.namedtuple('MapBtfIds', 'btf_id key_type_id value_type_id')
@@ -803,7 +810,7 @@ def map_lookup_batch(fd, key_size, value_size, chunk):
     """Every (key, value) of a map with BPF_MAP_LOOKUP_BATCH, `chunk` entries a
     call; value_size is the whole value as the kernel copies it (per-CPU: all
     CPUs). Raises BpfError (EINVAL, ENOTSUPP...) when the map type has no batch."""
-    fn = _extra('bpf_map_lookup_batch')
+    fn = _L().bpf_map_lookup_batch
     keys = create_string_buffer(key_size * chunk)
     values = create_string_buffer(value_size * chunk)
     token_in = create_string_buffer(max(key_size, 8))
@@ -829,7 +836,7 @@ def map_lookup_batch(fd, key_size, value_size, chunk):
 def map_update_batch(fd, keys, values, flags=BPF_ANY):
     """BPF_MAP_UPDATE_BATCH of len(keys) entries: keys and values are the
     concatenated bytes. Raises BpfError naming how many went in before a failure."""
-    fn = _extra('bpf_map_update_batch')
+    fn = _L().bpf_map_update_batch
     count = c_uint32(len(keys))
     opts = _opts(_MapBatchOpts, elem_flags=flags)
     ret = fn(fd, b''.join(keys), b''.join(values), byref(count), byref(opts))
@@ -839,7 +846,7 @@ def map_update_batch(fd, keys, values, flags=BPF_ANY):
 
 def map_delete_batch(fd, keys):
     """BPF_MAP_DELETE_BATCH of the given keys (hash maps only)."""
-    fn = _extra('bpf_map_delete_batch')
+    fn = _L().bpf_map_delete_batch
     count = c_uint32(len(keys))
     ret = fn(fd, b''.join(keys), byref(count), byref(_batch_opts()))
     if ret < 0:

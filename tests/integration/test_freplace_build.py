@@ -129,7 +129,7 @@ def test_freplace_objects_of_the_features_chain(engine):
 def test_freplace_is_refused_here_with_the_way_out(engine, lab):
     """On this kernel mode freplace fails before touching anything, and says link works."""
     from ansible_collections.ebpf.datapath.plugins.module_utils import probe
-    from ansible_collections.ebpf.datapath.plugins.module_utils.converge import DatapathError
+    from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
     assert not probe.has_freplace()
     spec = dict(name="fr", attach="tc_ingress", interface=lab.if_b, netns=lab.ns_b, mode="freplace",
                 tc_backend="auto", main=None, position=None, strict_constraints=False, keep_generations=3,

@@ -63,7 +63,8 @@ def test_a_noop_plugin_rerun_imports_no_libbpf_planner_or_backend(lab, bpffs_roo
     # What the rerun needs: the engine, the registry, the roots, the compile cache.
     assert {"converge", "state", "schema", "roots", "plugin_store", "toolchain"} <= imported
     unneeded = {"libbpf", "bpf_object", "bpf_btf", "bpf_link", "object_info", "cflags", "planner", "chain",
-                "attach", "attach_link", "attach_clsact", "attach_cilium", "dispatcher", "inline_build", "probe"}
+                "attach", "attach_link", "attach_clsact", "attach_cilium", "dispatcher", "inline_build", "probe",
+                "converge_apply", "converge_facts"}
     assert not imported & unneeded, "a no-op datapath_plugin run imported %s" % sorted(imported & unneeded)
 
 
@@ -78,7 +79,8 @@ def test_a_noop_dispatcher_rerun_imports_its_backend_only(lab, bpffs_root, state
         assert result["changed"] is False
         assert {"converge", "planner", "chain", "attach", "attach_link", "libbpf"} <= imported
         unneeded = {"plugin_store", "toolchain", "generated", "cflags", "bpf_object", "bpf_btf", "bpf_link",
-                    "object_info", "dispatcher", "inline_build", "attach_clsact", "attach_cilium"}
+                    "object_info", "dispatcher", "inline_build", "attach_clsact", "attach_cilium",
+                    "converge_plugins", "converge_apply", "converge_facts"}
         assert not imported & unneeded, "a no-op dispatcher run imported %s" % sorted(imported & unneeded)
     finally:
         host.run("dispatcher", name="gw", state="absent")

@@ -17,7 +17,8 @@ import time
 import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf, probe
-from ansible_collections.ebpf.datapath.plugins.module_utils.converge import DatapathError, Engine
+from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
+from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess
 from ansible_collections.ebpf.datapath.plugins.module_utils.maps import read_pinned
 

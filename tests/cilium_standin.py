@@ -11,6 +11,7 @@ import socket
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import attach as att
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_maps
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
@@ -40,14 +41,14 @@ class Cilium:
         self._identity4(lab.addr_a, ID_A)
         self._identity4(self.extra, ID_EXTRA)
         key6 = socket.inet_pton(socket.AF_INET6, lab.addr6_a)
-        libbpf.map_update(self.obj.map("identity6").fd, key6, ID_A6.to_bytes(4, "little"))
+        bpf_maps.map_update(self.obj.map("identity6").fd, key6, ID_A6.to_bytes(4, "little"))
         self._static_neighbours()
         with att.in_netns(lab.ns_b):
             self.link_fd = bpf_link.tcx_link_create(self.obj.program("cilium_standin").fd,
                                                     lab.ifindex(lab.ns_b, lab.if_b), libbpf.BPF_TCX_INGRESS)
 
     def _identity4(self, addr, identity):
-        libbpf.map_update(self.obj.map("identity4").fd, socket.inet_aton(addr), identity.to_bytes(4, "little"))
+        bpf_maps.map_update(self.obj.map("identity4").fd, socket.inet_aton(addr), identity.to_bytes(4, "little"))
 
     def _static_neighbours(self):
         """No ARP or neighbour discovery from our identities: their bytes are only our UDP."""
@@ -57,12 +58,12 @@ class Cilium:
             self.lab.pin_neighbour(self.lab.ns_b, addr)
 
     def drop(self, identity):
-        libbpf.map_update(self.obj.map("policy").fd, identity.to_bytes(4, "little"), TC_ACT_SHOT.to_bytes(4, "little"))
+        bpf_maps.map_update(self.obj.map("policy").fd, identity.to_bytes(4, "little"), TC_ACT_SHOT.to_bytes(4, "little"))
 
     def slot(self, key):
         fd = libbpf.obj_get(self.calls_pin)
         try:
-            return libbpf.map_lookup(fd, key.to_bytes(4, "little"), 4)
+            return bpf_maps.map_lookup(fd, key.to_bytes(4, "little"), 4)
         finally:
             libbpf.close_fd(fd)
 

@@ -17,6 +17,7 @@ import errno
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import attach as base
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_maps
 from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachConflict, AttachDrift, AttachError
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import CiliumAttachment
 
@@ -49,7 +50,7 @@ class CiliumSlot(base.Backend):
             if conflict:
                 raise AttachConflict(conflict + "; it is not ours and is left alone")
             try:
-                libbpf.map_update(fd, _u32(ap.cilium_key), _u32(prog_fd))
+                bpf_maps.map_update(fd, _u32(ap.cilium_key), _u32(prog_fd))
             except libbpf.BpfError as exc:
                 raise AttachError("cannot put program %s into the %s: %s" % (prog.id, ap.describe(), exc))
         finally:
@@ -73,7 +74,7 @@ class CiliumSlot(base.Backend):
             raise AttachDrift("Cilium's custom-call map %s is gone" % record.map_path)
         try:
             # One element store: a tail call sees the old program or the new one.
-            libbpf.map_update(fd, _u32(record.key), _u32(new_prog_fd))
+            bpf_maps.map_update(fd, _u32(record.key), _u32(new_prog_fd))
         except libbpf.BpfError as exc:
             raise AttachError("cannot update the %s: %s" % (ap.describe(), exc))
         finally:
@@ -89,7 +90,7 @@ class CiliumSlot(base.Backend):
         if fd is None:
             return False
         try:
-            return libbpf.map_delete(fd, _u32(record.key))
+            return bpf_maps.map_delete(fd, _u32(record.key))
         except libbpf.BpfError as exc:
             raise AttachError("cannot clear slot %s of %s: %s" % (record.key, record.map_path, exc))
         finally:
@@ -118,7 +119,7 @@ def slot_prog_id(map_path, key):
     if fd is None:
         return None
     try:
-        raw = libbpf.map_lookup(fd, _u32(key), 4)
+        raw = bpf_maps.map_lookup(fd, _u32(key), 4)
     except libbpf.BpfError as exc:
         if exc.errno == errno.ENOENT:
             return None

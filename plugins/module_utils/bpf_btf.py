@@ -15,16 +15,36 @@ import collections
 import ctypes
 import errno as _errno
 
-from ctypes import Structure, c_uint32
+from ctypes import Structure, c_char_p, c_int, c_size_t, c_uint32, c_void_p
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import (
     BTF_FUNC_EXTERN, BTF_FUNC_GLOBAL, BTF_FUNC_STATIC, BTF_KIND_ARRAY, BTF_KIND_CONST, BTF_KIND_DATASEC,
     BTF_KIND_ENUM, BTF_KIND_ENUM64, BTF_KIND_FLOAT, BTF_KIND_FUNC, BTF_KIND_FUNC_PROTO, BTF_KIND_FWD,
     BTF_KIND_INT, BTF_KIND_PTR, BTF_KIND_RESTRICT, BTF_KIND_STRUCT, BTF_KIND_TYPE_TAG, BTF_KIND_TYPEDEF,
-    BTF_KIND_UNION, BTF_KIND_VAR, BTF_KIND_VOLATILE, BpfError, _b, _call, _call_ptr, _L, _Owned, _s)
+    BTF_KIND_UNION, BTF_KIND_VAR, BTF_KIND_VOLATILE, BpfError, _b, _call, _call_ptr, _L, _Owned, _s, declare)
 # Also bpf_btf.BTF_INT_*, so a reader of BTF types (map_data.from_btf) needs this module only.
 from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import (  # noqa: F401 pylint: disable=unused-import
     BTF_INT_BOOL, BTF_INT_SIGNED)
+
+# The libbpf functions this file calls (libbpf.declare)
+declare([
+    ('btf__parse_elf', c_void_p, [c_char_p, c_void_p]),
+    ('btf__free', None, [c_void_p]),
+    ('btf__type_cnt', c_uint32, [c_void_p]),
+    ('btf__type_by_id', c_void_p, [c_void_p, c_uint32]),
+    ('btf__name_by_offset', c_char_p, [c_void_p, c_uint32]),
+    ('btf__new_empty', c_void_p, []),
+    ('btf__add_int', c_int, [c_void_p, c_char_p, c_size_t, c_int]),
+    ('btf__add_ptr', c_int, [c_void_p, c_int]),
+    ('btf__add_struct', c_int, [c_void_p, c_char_p, c_uint32]),
+    ('btf__add_func_proto', c_int, [c_void_p, c_int]),
+    ('btf__add_func_param', c_int, [c_void_p, c_char_p, c_int]),
+    ('btf__add_func', c_int, [c_void_p, c_char_p, c_int, c_int]),
+    ('btf__load_into_kernel', c_int, [c_void_p]),
+    ('btf__fd', c_int, [c_void_p]),
+    ('btf__load_from_kernel_by_id', c_void_p, [c_uint32]),
+    ('bpf_object__btf', c_void_p, [c_void_p]),
+])
 
 
 # ---------------------------------------------------------------------------

@@ -18,11 +18,26 @@ import errno as _errno
 import os
 import platform
 
-from ctypes import POINTER, Structure, byref, c_size_t, c_uint32, c_uint64, c_void_p
+from ctypes import POINTER, Structure, byref, c_char_p, c_int, c_size_t, c_uint32, c_uint64, c_void_p
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import (
     BPF_F_AFTER, BPF_F_BEFORE, BPF_F_ID, BPF_F_REPLACE, BPF_LINK_CREATE, BPF_PROG_QUERY, BPF_TCX_EGRESS,
-    BPF_TCX_INGRESS, BpfError, _b, _call, _L, _libc, _opts, _s, close_fd, obj_pin)
+    BPF_TCX_INGRESS, BpfError, _b, _call, _L, _libc, _opts, _s, close_fd, obj_pin, declare)
+
+# The libbpf functions this file calls (libbpf.declare)
+declare([
+    ('bpf_link__fd', c_int, [c_void_p]),
+    ('bpf_link__pin', c_int, [c_void_p, c_char_p]),
+    ('bpf_link__unpin', c_int, [c_void_p]),
+    ('bpf_link__pin_path', c_char_p, [c_void_p]),
+    ('bpf_link__detach', c_int, [c_void_p]),
+    ('bpf_link__destroy', c_int, [c_void_p]),
+    ('bpf_link_create', c_int, [c_int, c_int, c_int, c_void_p]),
+    ('bpf_link_update', c_int, [c_int, c_int, c_void_p]),
+    ('bpf_link_detach', c_int, [c_int]),
+    ('bpf_prog_query_opts', c_int, [c_int, c_int, c_void_p]),
+])
+
 
 # bpf() syscall number per architecture (only for the raw calls below)
 _SYS_BPF = {'x86_64': 321, 'aarch64': 280, 'riscv64': 280, 's390x': 351, 'ppc64le': 361}

@@ -14,11 +14,55 @@ __metaclass__ = type
 import ctypes
 import errno as _errno
 
-from ctypes import Structure, byref, c_bool, c_char_p, c_int, c_size_t, c_uint32, c_void_p, create_string_buffer
+from ctypes import POINTER, Structure, byref, c_bool, c_char_p, c_int, c_size_t, c_uint32, c_void_p, create_string_buffer
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.libbpf import (
-    KERNEL_LOG_SIZE, BpfError, _b, _call, _call_ptr, _Capture, _L, _opts, _Owned, _s)
+    KERNEL_LOG_SIZE, BpfError, _b, _call, _call_ptr, _Capture, _L, _opts, _Owned, _s, declare)
 from ansible_collections.ebpf.datapath.plugins.module_utils.bpf_link import Link
+
+# The libbpf functions this file calls (libbpf.declare)
+declare([
+    ('bpf_object__open_file', c_void_p, [c_char_p, c_void_p]),
+    ('bpf_object__open_mem', c_void_p, [c_void_p, c_size_t, c_void_p]),
+    ('bpf_object__load', c_int, [c_void_p]),
+    ('bpf_object__close', None, [c_void_p]),
+    ('bpf_object__name', c_char_p, [c_void_p]),
+    ('bpf_object__next_program', c_void_p, [c_void_p, c_void_p]),
+    ('bpf_object__next_map', c_void_p, [c_void_p, c_void_p]),
+    ('bpf_object__find_program_by_name', c_void_p, [c_void_p, c_char_p]),
+    ('bpf_object__find_map_by_name', c_void_p, [c_void_p, c_char_p]),
+    ('bpf_program__name', c_char_p, [c_void_p]),
+    ('bpf_program__section_name', c_char_p, [c_void_p]),
+    ('bpf_program__type', c_int, [c_void_p]),
+    ('bpf_program__set_type', c_int, [c_void_p, c_int]),
+    ('bpf_program__expected_attach_type', c_int, [c_void_p]),
+    ('bpf_program__set_expected_attach_type', c_int, [c_void_p, c_int]),
+    ('bpf_program__set_attach_target', c_int, [c_void_p, c_int, c_char_p]),
+    ('bpf_program__autoload', c_bool, [c_void_p]),
+    ('bpf_program__set_autoload', c_int, [c_void_p, c_bool]),
+    ('bpf_program__fd', c_int, [c_void_p]),
+    ('bpf_program__pin', c_int, [c_void_p, c_char_p]),
+    ('bpf_program__unpin', c_int, [c_void_p, c_char_p]),
+    ('bpf_program__attach_freplace', c_void_p, [c_void_p, c_int, c_char_p]),
+    ('bpf_map__name', c_char_p, [c_void_p]),
+    ('bpf_map__type', c_int, [c_void_p]),
+    ('bpf_map__fd', c_int, [c_void_p]),
+    ('bpf_map__is_internal', c_bool, [c_void_p]),
+    ('bpf_map__key_size', c_uint32, [c_void_p]),
+    ('bpf_map__value_size', c_uint32, [c_void_p]),
+    ('bpf_map__max_entries', c_uint32, [c_void_p]),
+    ('bpf_map__set_pin_path', c_int, [c_void_p, c_char_p]),
+    ('bpf_map__pin_path', c_char_p, [c_void_p]),
+    ('bpf_map__reuse_fd', c_int, [c_void_p, c_int]),
+    ('bpf_map__pin', c_int, [c_void_p, c_char_p]),
+    ('bpf_map__unpin', c_int, [c_void_p, c_char_p]),
+    ('bpf_prog_load', c_int, [c_int, c_char_p, c_char_p, c_void_p, c_size_t, c_void_p]),
+    ('bpf_linker__new', c_void_p, [c_char_p, c_void_p]),
+    ('bpf_linker__add_file', c_int, [c_void_p, c_char_p, c_void_p]),
+    ('bpf_linker__finalize', c_int, [c_void_p]),
+    ('bpf_linker__free', None, [c_void_p]),
+    ('bpf_map__initial_value', c_void_p, [c_void_p, POINTER(c_size_t)]),
+])
 
 
 class _OpenOpts(Structure):

@@ -189,14 +189,14 @@ def restore(engine):
     Generations whose pins are gone are forgotten (only the running chain is
     rebuilt; its number is new). Returns dict(changed, plugins: [...],
     dispatchers: [...])."""
-    from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_store
+    from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_load, plugin_store
     repinned = []
     for name, record in sorted(engine.registry.plugins.items()):
         if plugin_store.maps_pinned(engine.layout, record):
             continue
         repinned.append(name)
         if not engine.check_mode:
-            plugin_store.pin_maps(engine.layout, record)
+            plugin_load.pin_maps(engine.layout, record)
     results = []
     for name, disp in sorted(engine.registry.dispatchers.items()):
         gone = [g.number for g in disp.generations if not os.path.exists(g.prog_pin)]

@@ -35,16 +35,17 @@ def ensure_plugin(engine, name, src=None, obj=None, sha256=None, cflags=(), incl
     record = plugin_store.configure(engine.layout, record, config)
     if record.same_build(old) and plugin_store.maps_pinned(engine.layout, old):
         return False, old
+    from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_load  # a change loads code: not imported by a no-op
     rebuilds = check_users(engine, name, record) if old is not None else []
     # Every program this change compiles, asked for at once and before
     # anything changes (a host that does not compile gets them from the controller).
-    engine.toolchain.require(plugin_store.trial_sources(engine.layout, record) + rebuilds)
+    engine.toolchain.require(plugin_load.trial_sources(engine.layout, record) + rebuilds)
     # Verified before anything is stored (also in check mode, which loads
     # and drops a throwaway program: nothing stays).
-    plugin_store.verify(engine.toolchain, engine.layout, record)
+    plugin_load.verify(engine.toolchain, engine.layout, record)
     if engine.check_mode:
         return True, record
-    created = plugin_store.pin_maps(engine.layout, record)
+    created = plugin_load.pin_maps(engine.layout, record)
     crash_point("after_map_pin")
     engine.registry.plugins[name] = record
     engine.save()

@@ -21,7 +21,7 @@ import os
 import tempfile
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import (
-    bpf_btf, bpf_object, dispatcher_stats, libbpf, object_info, plugin_store)
+    bpf_btf, bpf_object, dispatcher_stats, libbpf, object_info, plugin_load)
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.faults import crash_point
 from ansible_collections.ebpf.datapath.plugins.module_utils.planner import TEMPLATE_VERSION, takes_pkt
@@ -355,7 +355,7 @@ def open_joined(layout, linked, used, plugins, pin_root):
                 prog.set_autoload(False)
         # ... but the tail-call targets of its plugins, which run with the
         # hook that calls them (their globals and settings are this build's).
-        plugin_store.prepare_plugin_code(obj, [plugins[p] for p in used], linked=True)
+        plugin_load.prepare_plugin_code(obj, [plugins[p] for p in used], linked=True)
         _bind_pinned_maps(obj, map_pins.get)
     except BaseException:
         obj.close()
@@ -440,7 +440,7 @@ def load_trial(path, keep=None, family=None, record=None):
             elif family and prog.type == libbpf.BPF_PROG_TYPE_UNSPEC:
                 prog.set_type(object_info.PROG_TYPES[family])
         if record is not None:
-            plugin_store.prepare_plugin_code(obj, [record], linked=linked)
+            plugin_load.prepare_plugin_code(obj, [record], linked=linked)
         for bpf_map in obj.maps():
             if bpf_map.pin_path:
                 bpf_map.set_pin_path(None)  # a pin-by-name map: a trial pins nothing
@@ -668,7 +668,7 @@ def _load_extensions(layout, record, bindings, linked, built, ext_dir):
             prog.set_attach_target(target_fd, wanted[prog.name])
         else:
             prog.set_autoload(False)  # a prebuilt object's own programs
-    plugin_store.prepare_plugin_code(ext, [record], linked=False)  # settings, tail-call targets
+    plugin_load.prepare_plugin_code(ext, [record], linked=False)  # settings, tail-call targets
     _bind_pinned_maps(ext, lambda name: layout.plugin_map_pin(record.name, name))
     try:
         ext.load()

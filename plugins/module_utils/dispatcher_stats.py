@@ -124,11 +124,11 @@ def decode(family, calls, per_cpu_values):
 
 def read(path, family, calls):
     """The statistics pinned at path (a generation's stats map), decoded."""
-    from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+    from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_maps, libbpf
     fd = libbpf.obj_get(path)
     try:
         info = libbpf.map_info(fd)
-        values = libbpf.map_lookup_percpu(fd, struct.pack("<I", 0), info.value_size)
+        values = bpf_maps.map_lookup_percpu(fd, struct.pack("<I", 0), info.value_size)
     finally:
         libbpf.close_fd(fd)
     return decode(family, calls, values or [])

@@ -7,7 +7,7 @@ Besides plugins, a host compiles C it generates itself: the dispatcher of each
 chain, the throwaway programs that verify a plugin at install, the freplace
 wrappers. With ``build_on: controller`` the host runs no compiler at all: the
 engine first lists every generated C a change needs (dispatcher.generated_sources,
-plugin_store.trial_sources) and, when an object is missing, stops before it
+plugin_load.trial_sources) and, when an object is missing, stops before it
 changes anything with NeedsBuild, which names the sources. The action plugin
 (plugin_utils/controller_build.py) compiles them on the controller and runs the
 module again with the objects (``generated_objects``); they are kept here under

@@ -27,7 +27,7 @@ earlier, as LLVM bitcode, and lets LLVM inline and optimise the whole chain:
 
 Maps, settings and tail-call targets keep their namespaced names, so the
 object is loaded exactly as the linked dispatcher is (its maps bound to the
-plugins' pins, plugin_store.prepare_plugin_code). All of it is cached by
+plugins' pins, plugin_load.prepare_plugin_code). All of it is cached by
 content: a rerun starts neither clang nor an LLVM tool.
 """
 

@@ -29,7 +29,7 @@ import os
 import threading
 
 from ctypes import (
-    CFUNCTYPE, POINTER, Structure, byref, c_bool, c_char, c_char_p, c_int,
+    CFUNCTYPE, POINTER, Structure, byref, c_char, c_char_p, c_int,
     c_long, c_size_t, c_uint, c_uint8, c_uint32, c_uint64, c_void_p,
     create_string_buffer,
 )
@@ -233,70 +233,17 @@ class _Capture:
         return '\n'.join(self.messages)
 
 
-# (name, restype, argtypes) of every libbpf function used; _Binding types each
-# on first use
+# (name, restype, argtypes) of the libbpf functions this file calls; the other
+# wrappers (bpf_object.py, bpf_link.py, bpf_btf.py, bpf_maps.py) declare()
+# theirs. _Binding types each on first use.
 _SIGNATURES = [
     ('libbpf_major_version', c_uint32, []),
     ('libbpf_minor_version', c_uint32, []),
     ('libbpf_version_string', c_char_p, []),
     ('libbpf_set_print', c_void_p, [_PRINT_FN]),
     ('libbpf_num_possible_cpus', c_int, []),
-    # objects
-    ('bpf_object__open_file', c_void_p, [c_char_p, c_void_p]),
-    ('bpf_object__open_mem', c_void_p, [c_void_p, c_size_t, c_void_p]),
-    ('bpf_object__load', c_int, [c_void_p]),
-    ('bpf_object__close', None, [c_void_p]),
-    ('bpf_object__name', c_char_p, [c_void_p]),
-    ('bpf_object__next_program', c_void_p, [c_void_p, c_void_p]),
-    ('bpf_object__next_map', c_void_p, [c_void_p, c_void_p]),
-    ('bpf_object__find_program_by_name', c_void_p, [c_void_p, c_char_p]),
-    ('bpf_object__find_map_by_name', c_void_p, [c_void_p, c_char_p]),
-    # programs
-    ('bpf_program__name', c_char_p, [c_void_p]),
-    ('bpf_program__section_name', c_char_p, [c_void_p]),
-    ('bpf_program__type', c_int, [c_void_p]),
-    ('bpf_program__set_type', c_int, [c_void_p, c_int]),
-    ('bpf_program__expected_attach_type', c_int, [c_void_p]),
-    ('bpf_program__set_expected_attach_type', c_int, [c_void_p, c_int]),
-    ('bpf_program__set_attach_target', c_int, [c_void_p, c_int, c_char_p]),
-    ('bpf_program__autoload', c_bool, [c_void_p]),
-    ('bpf_program__set_autoload', c_int, [c_void_p, c_bool]),
-    ('bpf_program__fd', c_int, [c_void_p]),
-    ('bpf_program__pin', c_int, [c_void_p, c_char_p]),
-    ('bpf_program__unpin', c_int, [c_void_p, c_char_p]),
-    ('bpf_program__attach_freplace', c_void_p, [c_void_p, c_int, c_char_p]),
-    # maps
-    ('bpf_map__name', c_char_p, [c_void_p]),
-    ('bpf_map__type', c_int, [c_void_p]),
-    ('bpf_map__fd', c_int, [c_void_p]),
-    ('bpf_map__is_internal', c_bool, [c_void_p]),
-    ('bpf_map__key_size', c_uint32, [c_void_p]),
-    ('bpf_map__value_size', c_uint32, [c_void_p]),
-    ('bpf_map__max_entries', c_uint32, [c_void_p]),
-    ('bpf_map__set_pin_path', c_int, [c_void_p, c_char_p]),
-    ('bpf_map__pin_path', c_char_p, [c_void_p]),
-    ('bpf_map__reuse_fd', c_int, [c_void_p, c_int]),
-    ('bpf_map__pin', c_int, [c_void_p, c_char_p]),
-    ('bpf_map__unpin', c_int, [c_void_p, c_char_p]),
-    # links
-    ('bpf_link__fd', c_int, [c_void_p]),
-    ('bpf_link__pin', c_int, [c_void_p, c_char_p]),
-    ('bpf_link__unpin', c_int, [c_void_p]),
-    ('bpf_link__pin_path', c_char_p, [c_void_p]),
-    ('bpf_link__detach', c_int, [c_void_p]),
-    ('bpf_link__destroy', c_int, [c_void_p]),
-    # fd-level (bpf.h)
-    ('bpf_prog_load', c_int, [c_int, c_char_p, c_char_p, c_void_p, c_size_t, c_void_p]),
-    ('bpf_map_lookup_elem', c_int, [c_int, c_void_p, c_void_p]),
-    ('bpf_map_update_elem', c_int, [c_int, c_void_p, c_void_p, c_uint64]),
-    ('bpf_map_delete_elem', c_int, [c_int, c_void_p]),
-    ('bpf_map_get_next_key', c_int, [c_int, c_void_p, c_void_p]),
     ('bpf_obj_pin', c_int, [c_int, c_char_p]),
     ('bpf_obj_get', c_int, [c_char_p]),
-    ('bpf_link_create', c_int, [c_int, c_int, c_int, c_void_p]),
-    ('bpf_link_update', c_int, [c_int, c_int, c_void_p]),
-    ('bpf_link_detach', c_int, [c_int]),
-    ('bpf_prog_query_opts', c_int, [c_int, c_int, c_void_p]),
     ('bpf_obj_get_info_by_fd', c_int, [c_int, c_void_p, POINTER(c_uint32)]),
     ('bpf_prog_get_next_id', c_int, [c_uint32, POINTER(c_uint32)]),
     ('bpf_map_get_next_id', c_int, [c_uint32, POINTER(c_uint32)]),
@@ -306,26 +253,6 @@ _SIGNATURES = [
     ('bpf_link_get_fd_by_id', c_int, [c_uint32]),
     ('bpf_prog_test_run_opts', c_int, [c_int, c_void_p]),
     ('bpf_enable_stats', c_int, [c_int]),
-    # static linker
-    ('bpf_linker__new', c_void_p, [c_char_p, c_void_p]),
-    ('bpf_linker__add_file', c_int, [c_void_p, c_char_p, c_void_p]),
-    ('bpf_linker__finalize', c_int, [c_void_p]),
-    ('bpf_linker__free', None, [c_void_p]),
-    # BTF
-    ('btf__parse_elf', c_void_p, [c_char_p, c_void_p]),
-    ('btf__free', None, [c_void_p]),
-    ('btf__type_cnt', c_uint32, [c_void_p]),
-    ('btf__type_by_id', c_void_p, [c_void_p, c_uint32]),
-    ('btf__name_by_offset', c_char_p, [c_void_p, c_uint32]),
-    ('btf__new_empty', c_void_p, []),
-    ('btf__add_int', c_int, [c_void_p, c_char_p, c_size_t, c_int]),
-    ('btf__add_ptr', c_int, [c_void_p, c_int]),
-    ('btf__add_struct', c_int, [c_void_p, c_char_p, c_uint32]),
-    ('btf__add_func_proto', c_int, [c_void_p, c_int]),
-    ('btf__add_func_param', c_int, [c_void_p, c_char_p, c_int]),
-    ('btf__add_func', c_int, [c_void_p, c_char_p, c_int, c_int]),
-    ('btf__load_into_kernel', c_int, [c_void_p]),
-    ('btf__fd', c_int, [c_void_p]),
 ]
 
 
@@ -380,7 +307,17 @@ def _load():
     _lib = lib
 
 
-_TYPES = dict((name, (restype, argtypes)) for name, restype, argtypes in _SIGNATURES)
+_TYPES = {}
+
+
+def declare(signatures):
+    """Make the libbpf functions of signatures ((name, restype, argtypes), ...)
+    callable through _L(): each wrapper file declares those it calls, so a run
+    types (and compiles the table of) only what it imports."""
+    _TYPES.update((name, (restype, argtypes)) for name, restype, argtypes in signatures)
+
+
+declare(_SIGNATURES)
 _load()
 
 
@@ -490,60 +427,6 @@ class _Owned:
     def __exit__(self, *exc):
         self.close()
         return False
-
-
-# ---------------------------------------------------------------------------
-# fd-level map operations (any map fd, e.g. a pinned map from obj_get)
-# ---------------------------------------------------------------------------
-
-def map_lookup(fd, key, value_size):
-    """The value of `key`, or None when absent."""
-    value = create_string_buffer(value_size)
-    ret = _L().bpf_map_lookup_elem(fd, bytes(key), value)
-    if ret == -_errno.ENOENT:
-        return None
-    if ret < 0:
-        raise BpfError('bpf_map_lookup_elem', -ret)
-    return value.raw
-
-
-def map_lookup_percpu(fd, key, value_size):
-    """Per-CPU maps: the list of values, one per possible CPU, or None when absent."""
-    stride = (value_size + 7) // 8 * 8  # the kernel rounds each CPU's slot to 8 bytes
-    ncpu = num_possible_cpus()
-    raw = map_lookup(fd, key, stride * ncpu)
-    if raw is None:
-        return None
-    return [raw[i * stride:i * stride + value_size] for i in range(ncpu)]
-
-
-def map_update(fd, key, value, flags=BPF_ANY):
-    _call('bpf_map_update_elem', _L().bpf_map_update_elem, fd, bytes(key), bytes(value), flags)
-
-
-def map_delete(fd, key):
-    """Delete `key`; False when it was not there."""
-    ret = _L().bpf_map_delete_elem(fd, bytes(key))
-    if ret == -_errno.ENOENT:
-        return False
-    if ret < 0:
-        raise BpfError('bpf_map_delete_elem', -ret)
-    return True
-
-
-def map_keys(fd, key_size):
-    """Iterate over the keys of a map (bytes of key_size each)."""
-    prev = None
-    nxt = create_string_buffer(key_size)
-    while True:
-        ret = _L().bpf_map_get_next_key(fd, prev, nxt)
-        if ret == -_errno.ENOENT:
-            return
-        if ret < 0:
-            raise BpfError('bpf_map_get_next_key', -ret)
-        key = nxt.raw
-        yield key
-        prev = create_string_buffer(key, key_size)
 
 
 # ---------------------------------------------------------------------------
@@ -770,84 +653,3 @@ def prog_test_run(prog_fd, data, repeat=1, ctx=None, data_size_out=None):
 def enable_stats():
     """Turn on run_cnt/run_time_ns accounting while the returned fd stays open."""
     return _call('bpf_enable_stats', _L().bpf_enable_stats, BPF_STATS_RUN_TIME)
-
-
-# ---------------------------------------------------------------------------
-# Added for datapath_map (map_data.py): a map's BTF ids, BTF from the kernel by
-# id, the types of a BTF, and the batch map operations (kernel 5.6+).
-# ---------------------------------------------------------------------------
-
-class _MapBatchOpts(Structure):
-    _fields_ = [('sz', c_size_t), ('elem_flags', c_uint64), ('flags', c_uint64)]
-
-
-_SIGNATURES += [
-    ('btf__load_from_kernel_by_id', c_void_p, [c_uint32]),
-    ('bpf_map_lookup_batch', c_int, [c_int, c_void_p, c_void_p, c_void_p, c_void_p, POINTER(c_uint32), c_void_p]),
-    ('bpf_map_update_batch', c_int, [c_int, c_void_p, c_void_p, POINTER(c_uint32), c_void_p]),
-    ('bpf_map_delete_batch', c_int, [c_int, c_void_p, POINTER(c_uint32), c_void_p]),
-    ('bpf_object__btf', c_void_p, [c_void_p]),
-    ('bpf_map__initial_value', c_void_p, [c_void_p, POINTER(c_size_t)]),
-]
-_TYPES.update((name, (restype, argtypes)) for name, restype, argtypes in _SIGNATURES)
-
-
-MapBtfIds = collections.namedtuple('MapBtfIds', 'btf_id key_type_id value_type_id')
-
-
-def map_btf_ids(fd):
-    """The map's BTF object id and the type ids of its key and value (0 when the
-    map was made without BTF, e.g. by a loader that did not pass it)."""
-    info = _get_info(fd, _MapInfo())
-    return MapBtfIds(info.btf_id, info.btf_key_type_id, info.btf_value_type_id)
-
-
-def _batch_opts():
-    return _opts(_MapBatchOpts)
-
-
-def map_lookup_batch(fd, key_size, value_size, chunk):
-    """Every (key, value) of a map with BPF_MAP_LOOKUP_BATCH, `chunk` entries a
-    call; value_size is the whole value as the kernel copies it (per-CPU: all
-    CPUs). Raises BpfError (EINVAL, ENOTSUPP...) when the map type has no batch."""
-    fn = _L().bpf_map_lookup_batch
-    keys = create_string_buffer(key_size * chunk)
-    values = create_string_buffer(value_size * chunk)
-    token_in = create_string_buffer(max(key_size, 8))
-    token_out = create_string_buffer(max(key_size, 8))
-    first = True
-    out = []
-    while True:
-        count = c_uint32(chunk)
-        ret = fn(fd, None if first else token_in, token_out, keys, values, byref(count),
-                 byref(_batch_opts()))
-        if ret < 0 and ret != -_errno.ENOENT:
-            raise BpfError('bpf_map_lookup_batch', -ret)
-        kraw, vraw = keys.raw, values.raw
-        for i in range(count.value):
-            out.append((kraw[i * key_size:(i + 1) * key_size],
-                        vraw[i * value_size:(i + 1) * value_size]))
-        if ret == -_errno.ENOENT:
-            return out
-        first = False
-        ctypes.memmove(token_in, token_out, len(token_out))
-
-
-def map_update_batch(fd, keys, values, flags=BPF_ANY):
-    """BPF_MAP_UPDATE_BATCH of len(keys) entries: keys and values are the
-    concatenated bytes. Raises BpfError naming how many went in before a failure."""
-    fn = _L().bpf_map_update_batch
-    count = c_uint32(len(keys))
-    opts = _opts(_MapBatchOpts, elem_flags=flags)
-    ret = fn(fd, b''.join(keys), b''.join(values), byref(count), byref(opts))
-    if ret < 0:
-        raise BpfError('bpf_map_update_batch', -ret, target='%d of %d done' % (count.value, len(keys)))
-
-
-def map_delete_batch(fd, keys):
-    """BPF_MAP_DELETE_BATCH of the given keys (hash maps only)."""
-    fn = _L().bpf_map_delete_batch
-    count = c_uint32(len(keys))
-    ret = fn(fd, b''.join(keys), byref(count), byref(_batch_opts()))
-    if ret < 0:
-        raise BpfError('bpf_map_delete_batch', -ret, target='%d of %d done' % (count.value, len(keys)))

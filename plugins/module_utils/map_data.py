@@ -480,6 +480,11 @@ def _libbpf():
     return libbpf
 
 
+def _bpf_maps():
+    from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_maps
+    return bpf_maps
+
+
 def _bpf_btf():
     from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf
     return bpf_btf
@@ -504,7 +509,7 @@ class TypedMap:
             raise
 
     def _format(self, lb):
-        ids = lb.map_btf_ids(self.fd)
+        ids = _bpf_maps().map_btf_ids(self.fd)
         key_type = value_type = None
         if ids.btf_id and ids.key_type_id and ids.value_type_id:
             btf = _bpf_btf().btf_from_kernel(ids.btf_id)
@@ -551,12 +556,12 @@ class TypedMap:
         if self._batch_ok:
             try:
                 chunk = max(1, min(self.info.max_entries, 8192))
-                return dict(lb.map_lookup_batch(self.fd, self.info.key_size, size, chunk))
+                return dict(_bpf_maps().map_lookup_batch(self.fd, self.info.key_size, size, chunk))
             except lb.BpfError:
                 pass  # an older kernel: one entry at a time below
         out = {}
-        for key in lb.map_keys(self.fd, self.info.key_size):
-            raw = lb.map_lookup(self.fd, key, size)
+        for key in _bpf_maps().map_keys(self.fd, self.info.key_size):
+            raw = _bpf_maps().map_lookup(self.fd, key, size)
             if raw is not None:
                 out[key] = raw
         return out
@@ -568,25 +573,25 @@ class TypedMap:
             done = False
             if self._batch_ok and not self.is_array:
                 try:
-                    lb.map_delete_batch(self.fd, change.deletes)
+                    _bpf_maps().map_delete_batch(self.fd, change.deletes)
                     done = True
                 except lb.BpfError:
                     done = False
             if not done:
                 for key in change.deletes:
-                    lb.map_delete(self.fd, key)
+                    _bpf_maps().map_delete(self.fd, key)
         if change.writes:
             keys = list(change.writes)
             if self._batch_ok:
                 try:
-                    lb.map_update_batch(self.fd, keys, [change.writes[k] for k in keys])
+                    _bpf_maps().map_update_batch(self.fd, keys, [change.writes[k] for k in keys])
                     return
                 except lb.BpfError as exc:
                     if exc.errno == errno.E2BIG:  # full (check_capacity saw fewer entries: a program added some)
                         raise MapDataError("map %s is full (max_entries %d): %s"
                                            % (self.path, self.info.max_entries, exc))
             for key in keys:
-                lb.map_update(self.fd, key, change.writes[key])
+                _bpf_maps().map_update(self.fd, key, change.writes[key])
 
 
 def _OPAQUE_TYPES(lb):  # pylint: disable=invalid-name

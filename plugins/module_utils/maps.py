@@ -17,6 +17,7 @@ import binascii
 import struct
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_maps
 
 _INT_FORMATS = {1: "<B", 2: "<H", 4: "<I", 8: "<Q"}
 
@@ -43,11 +44,11 @@ def read_pinned(path, limit=4096):
         if info.type in _OPAQUE_TYPES:
             return {}
         entries = {}
-        for n, key in enumerate(libbpf.map_keys(fd, info.key_size)):
+        for n, key in enumerate(bpf_maps.map_keys(fd, info.key_size)):
             if n >= limit:
                 break
             if info.type in PERCPU_TYPES:
-                values = libbpf.map_lookup_percpu(fd, key, info.value_size)
+                values = bpf_maps.map_lookup_percpu(fd, key, info.value_size)
                 if values is None:
                     continue
                 if len(values[0]) in _INT_FORMATS:
@@ -55,7 +56,7 @@ def read_pinned(path, limit=4096):
                 else:
                     value = [decode(v) for v in values]
             else:
-                raw = libbpf.map_lookup(fd, key, info.value_size)
+                raw = bpf_maps.map_lookup(fd, key, info.value_size)
                 if raw is None:
                     continue  # deleted while we walked the keys
                 value = decode(raw)

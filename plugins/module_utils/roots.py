@@ -38,26 +38,25 @@ claim_roots creates what is missing (mode 0700, only on the directories it
 creates) and writes the markers, state_dir's first, so a run killed between the
 two is adopted by the next one. It is idempotent and safe against a concurrent
 claim (the state_dir marker is created with link(2), which never replaces).
+Proving and marking roots that carry no marker yet is in roots_claim.py: every
+run checks the roots, few claim them.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
 import fcntl
 import json
 import os
 import stat
-import tempfile
 
 try:
-    from urllib.parse import quote, unquote
+    from urllib.parse import unquote
 except ImportError:  # pragma: no cover (python 2 is not supported on targets)
-    from urllib import quote, unquote
+    from urllib import unquote
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
-from ansible_collections.ebpf.datapath.plugins.module_utils.files import makedirs_private
 
 MARKER_FILE = "pair.json"
 MARKER_PREFIX = "pair-"
@@ -234,7 +233,7 @@ def _valid_pair(pair):
     return isinstance(pair, str) and len(pair) == 32 and all(c in "0123456789abcdef" for c in pair)
 
 
-def _bpffs_markers(path, names):
+def bpffs_markers(path, names):
     """{pair id: state_dir it names or None} of the marker directories in bpffs_root."""
     found = {}
     for name in names:
@@ -268,7 +267,7 @@ def _other_pair_above(path, is_bpffs):
             names = os.listdir(head)
         except OSError:
             names = []
-        if is_bpffs and _bpffs_markers(head, names):
+        if is_bpffs and bpffs_markers(head, names):
             return head
         if not is_bpffs and MARKER_FILE in names:
             return head
@@ -321,7 +320,7 @@ def inspect_bpffs_root(path):
     if absent:
         return absent
     names = os.listdir(path)
-    markers = _bpffs_markers(path, names)
+    markers = bpffs_markers(path, names)
     if len(markers) > 1:
         raise RootsError("bpffs_root %s carries the markers of %d pairs (%s): two state_dirs claimed it at once; "
                          "it belongs to the pair whose state_dir's pair.json names one of them; remove the "
@@ -347,59 +346,10 @@ def _check_ancestor(option, path):
 
 # ---------------------------------------------------------------- the pair
 
-def recorded_pins(state_dir, bpffs_root):
-    """The pins the registry of state_dir records: (paths under bpffs_root,
-    recorded absolute paths that are not under it)."""
-    path = os.path.join(state_dir, "registry.json")
-    try:
-        with open(path, "rb") as handle:
-            data = json.loads(handle.read().decode("utf-8"))
-        plugins = data.get("plugins") or {}
-        dispatchers = data.get("dispatchers") or {}
-    except (OSError, ValueError, AttributeError) as exc:
-        raise RootsError("state_dir %s has no ownership marker and its registry %s cannot be read (%s), so "
-                         "nothing proves that bpffs_root %s is its pair" % (state_dir, path, exc, bpffs_root))
-    inside, outside = set(), set()
-    for name, record in plugins.items():
-        for map_name in (record or {}).get("maps") or ():
-            inside.add(os.path.join(bpffs_root, "plugins", name, "maps", map_name))
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in ("prog_pin", "link_pin") and isinstance(value, str):
-                    value = os.path.normpath(value)
-                    (inside if value.startswith(bpffs_root + "/") else outside).add(value)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-    walk(dispatchers)
-    return inside, outside
-
-
-def _mismatch(bpffs, state, why):
+def mismatch(bpffs, state, why):
+    """The error for two roots that are not one pair: what each is, and what to fix."""
     return RootsError("bpffs_root %s and state_dir %s are not a pair: bpffs_root %s; state_dir %s. %s"
                       % (bpffs.path, state.path, bpffs.describe(), state.describe(), why))
-
-
-def _prove(bpffs, state, must_exist):
-    """Raise unless state_dir's registry proves the pins under bpffs_root are its own."""
-    if not state.holds:
-        if must_exist:
-            raise _mismatch(bpffs, state, "Nothing records the pins under bpffs_root in this state_dir: if "
-                                          "state_dir is mistyped, give the state_dir those pins belong to; "
-                                          "if they are no longer wanted, remove them (rm -r %s)" % bpffs.path)
-        return
-    inside, outside = recorded_pins(state.path, bpffs.path)
-    if outside:
-        raise _mismatch(bpffs, state, "The registry in state_dir records pins under another bpffs_root (%s): "
-                                      "give that bpffs_root" % sorted(outside)[0])
-    if must_exist and not any(os.path.lexists(p) for p in inside):
-        raise _mismatch(bpffs, state, "None of the %d pins recorded in state_dir's registry exists under "
-                                      "bpffs_root, so the pins there are not its own: give the state_dir "
-                                      "they belong to" % len(inside))
 
 
 def check_roots(bpffs_root, state_dir, mounts_file="/proc/self/mounts"):
@@ -439,19 +389,20 @@ def check_roots(bpffs_root, state_dir, mounts_file="/proc/self/mounts"):
                              % (root.option, root.path, _names(root.names)))
 
     if state.kind == OURS and os.path.normpath(state.partner) != bpffs_path:
-        raise _mismatch(bpffs, state, "Give bpffs_root %s with this state_dir, or a new state_dir for this "
-                                      "bpffs_root" % state.partner)
+        raise mismatch(bpffs, state, "Give bpffs_root %s with this state_dir, or a new state_dir for this "
+                                     "bpffs_root" % state.partner)
     if bpffs.kind == OURS:
         if state.kind != OURS:
             hint = ("state_dir %s was that pair's, but lost its marker %s (removed or replaced)"
                     % (state.path, MARKER_FILE) if bpffs.partner == state.path else
                     "If state_dir is mistyped, give %s" % (bpffs.partner or "the state_dir of that pair"))
-            raise _mismatch(bpffs, state, hint)
+            raise mismatch(bpffs, state, hint)
         if state.pair != bpffs.pair:
-            raise _mismatch(bpffs, state, "Give each bpffs_root with the state_dir it was first used with")
+            raise mismatch(bpffs, state, "Give each bpffs_root with the state_dir it was first used with")
         return Claim(bpffs, state, state.pair)
     # bpffs_root unmarked: absent, empty, or pins of an install without markers.
-    _prove(bpffs, state, must_exist=bpffs.kind == PREVIOUS)
+    from ansible_collections.ebpf.datapath.plugins.module_utils.roots_claim import prove
+    prove(bpffs, state, must_exist=bpffs.kind == PREVIOUS)
     return Claim(bpffs, state, state.pair if state.kind == OURS else None)
 
 
@@ -459,97 +410,13 @@ def check_roots(bpffs_root, state_dir, mounts_file="/proc/self/mounts"):
 
 def claim_roots(bpffs_root, state_dir, mounts_file="/proc/self/mounts"):
     """Make the roots this pair's: check them, create what is missing (0700, only
-    the directories made here) and write the markers, state_dir's first.
-    Idempotent; returns the pair id."""
+    the directories made here) and write the markers, state_dir's first
+    (roots_claim.py). Idempotent; returns the pair id."""
     claim = check_roots(bpffs_root, state_dir, mounts_file)
-    state_path, bpffs_path = claim.state.path, claim.bpffs.path
-    pair = claim.pair
-    if claim.state.kind != OURS:
-        makedirs_private(state_path)
-        pair = _write_state_marker(state_path, bpffs_path)
-        if pair is None:  # another run claimed it a moment ago: take its pair
-            claim = check_roots(bpffs_root, state_dir, mounts_file)
-            pair = claim.pair
-    if claim.bpffs.kind != OURS:
-        _mark_bpffs(bpffs_path, pair, state_path)
-    return pair
-
-
-def _write_state_marker(state_dir, bpffs_root):
-    """Create <state_dir>/pair.json with a new pair id; None when it exists already."""
-    import secrets  # here: only a first claim needs it, and every run would import it
-    pair = secrets.token_hex(16)
-    data = json.dumps({"version": MARKER_VERSION, "pair": pair, "bpffs_root": bpffs_root, "state_dir": state_dir},
-                      sort_keys=True, indent=1).encode("utf-8") + b"\n"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=state_dir)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, os.path.join(state_dir, MARKER_FILE))  # never replaces a marker
-        except OSError as exc:
-            if exc.errno != errno.EEXIST:
-                raise
-            return None
-    finally:
-        os.unlink(tmp)
-    dir_fd = os.open(state_dir, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return pair
-
-
-def _mark_bpffs(bpffs_root, pair, state_dir):
-    """Put pair's marker into bpffs_root unless it carries one. Claims of one
-    bpffs_root are serialized by flock(2) on the directory itself (bpffs holds
-    no files to lock), so two state_dirs claiming it at once never both win."""
-    for _attempt in range(3):
-        makedirs_private(bpffs_root)
-        try:
-            fd = os.open(bpffs_root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
-                continue  # released by another run a moment ago: make it again
-            raise
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            markers = _bpffs_markers(bpffs_root, os.listdir(bpffs_root))
-            if markers:
-                if list(markers) != [pair]:
-                    raise RootsError("bpffs_root %s was claimed by another state_dir (%s) a moment ago, not by "
-                                     "state_dir %s; give each bpffs_root its own state_dir"
-                                     % (bpffs_root, list(markers.values())[0] or list(markers)[0], state_dir))
-                return
-            marker = os.path.join(bpffs_root, MARKER_PREFIX + pair)
-            try:
-                os.mkdir(marker, 0o700)
-            except OSError as exc:
-                if exc.errno == errno.ENOENT:
-                    continue
-                raise
-            name = "state_dir=" + quote(state_dir, safe="")
-            if len(name.encode("utf-8")) <= 255:
-                _mkdir(os.path.join(marker, name))
-            return
-        finally:
-            os.close(fd)  # also releases the flock
-    raise RootsError("bpffs_root %s vanished three times while this run claimed it; is another tool removing "
-                     "it?" % bpffs_root)
-
-
-def _mkdir(path):
-    try:
-        os.mkdir(path, 0o700)
-        return True
-    except OSError as exc:
-        if exc.errno != errno.EEXIST:
-            raise
-        return False
+    if claim.state.kind == OURS and claim.bpffs.kind == OURS:
+        return claim.pair  # every run but a first one: nothing to write
+    from ansible_collections.ebpf.datapath.plugins.module_utils import roots_claim
+    return roots_claim.claim(claim, bpffs_root, state_dir, mounts_file)
 
 
 def remove_marker(bpffs_root, pair):
@@ -571,7 +438,7 @@ def release_bpffs_root(bpffs_root):
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         names = os.listdir(path)
-        markers = _bpffs_markers(path, names)
+        markers = bpffs_markers(path, names)
         if len(markers) != 1 or len(names) != 1:
             return False
         remove_marker(path, list(markers)[0])

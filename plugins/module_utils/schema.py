@@ -234,7 +234,7 @@ class Plugin(Record):
         # linked dispatcher can call them (source plugins; see plugin_store).
         self.link_entries = sorted(link_entries)
         # Maps of type BPF_MAP_TYPE_PROG_ARRAY: the plugin's tail-call targets
-        # are loaded with every object that runs its code (plugin_store.tail_call_targets).
+        # are loaded with every object that runs its code (plugin_load.tail_call_targets).
         self.prog_arrays = sorted(prog_arrays)
         # Settings (datapath_plugin's config): as given, and as the bytes every
         # load writes into the plugin's globals (plugin_config): variable -> hex.

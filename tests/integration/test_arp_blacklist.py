@@ -47,6 +47,7 @@ from lab import Lab, remove_tree
 from modrun import run_module
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_maps
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpffs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -237,7 +238,7 @@ class Play:
         """The addresses in the pinned list, read with libbpf."""
         fd = libbpf.obj_get(self.pin("arp_blacklist"))
         try:
-            return sorted(socket.inet_ntoa(k) for k in libbpf.map_keys(fd, 4))
+            return sorted(socket.inet_ntoa(k) for k in bpf_maps.map_keys(fd, 4))
         finally:
             libbpf.close_fd(fd)
 
@@ -245,7 +246,7 @@ class Play:
         """ARP packets dropped from address, summed over CPUs, read with libbpf."""
         fd = libbpf.obj_get(self.pin("arp_drops"))
         try:
-            values = libbpf.map_lookup_percpu(fd, socket.inet_aton(address), 8)
+            values = bpf_maps.map_lookup_percpu(fd, socket.inet_aton(address), 8)
         finally:
             libbpf.close_fd(fd)
         return sum(struct.unpack("<Q", v)[0] for v in values) if values else 0
@@ -375,9 +376,9 @@ def test_a_hook_bound_by_another_play_is_kept(play):
     counts = os.path.join(play.bpffs_root, "plugins", "arpcount", "maps", "counts")
     fd = libbpf.obj_get(counts)
     try:
-        before = struct.unpack("<Q", libbpf.map_lookup(fd, struct.pack("<I", 0), 8))[0]
+        before = struct.unpack("<Q", bpf_maps.map_lookup(fd, struct.pack("<I", 0), 8))[0]
         assert_answers(play, dropped=[y])  # main still decides
-        after = struct.unpack("<Q", libbpf.map_lookup(fd, struct.pack("<I", 0), 8))[0]
+        after = struct.unpack("<Q", bpf_maps.map_lookup(fd, struct.pack("<I", 0), 8))[0]
     finally:
         libbpf.close_fd(fd)
     assert after - before >= PROBES  # and the pre hook ran before it

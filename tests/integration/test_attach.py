@@ -25,6 +25,7 @@ from pyroute2 import netns as pr_netns
 from ansible_collections.ebpf.datapath.plugins.module_utils import attach as att
 from ansible_collections.ebpf.datapath.plugins.module_utils import attach_link
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_maps
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import CiliumAttachment, ClsactAttachment
@@ -100,12 +101,12 @@ class Programs:
         return libbpf.prog_info(self.fd(name)).id
 
     def count(self, key):
-        raw = libbpf.map_lookup(self.counts_fd, key.to_bytes(4, "little"), 8)
+        raw = bpf_maps.map_lookup(self.counts_fd, key.to_bytes(4, "little"), 8)
         return int.from_bytes(raw, "little")
 
     def reset(self):
         for key in range(8):
-            libbpf.map_update(self.counts_fd, key.to_bytes(4, "little"), bytes(8))
+            bpf_maps.map_update(self.counts_fd, key.to_bytes(4, "little"), bytes(8))
 
 
 @pytest.fixture(scope="module")
@@ -585,7 +586,7 @@ def cilium(netlab, progs, bpffs_dir, cleanup):
     path = os.path.join(bpffs_dir, att.CILIUM_CUSTOM_MAP % 42)
     libbpf.obj_pin(progs.calls_fd, path)
     for key in range(4):
-        libbpf.map_delete(progs.calls_fd, key.to_bytes(4, "little"))
+        bpf_maps.map_delete(progs.calls_fd, key.to_bytes(4, "little"))
     with att.in_netns(netlab.ns_b):
         fd = bpf_link.tcx_link_create(progs.fd("cilium_standin"), netlab.ifindex(netlab.ns_b, "vb"),
                                       libbpf.BPF_TCX_INGRESS)
@@ -594,7 +595,7 @@ def cilium(netlab, progs, bpffs_dir, cleanup):
 
 
 def slot(progs, key):
-    raw = libbpf.map_lookup(progs.calls_fd, key.to_bytes(4, "little"), 4)
+    raw = bpf_maps.map_lookup(progs.calls_fd, key.to_bytes(4, "little"), 4)
     return None if raw is None else int.from_bytes(raw, "little")
 
 
@@ -629,7 +630,7 @@ def test_cilium_custom_leaves_a_foreign_program(netlab, progs, cilium):
     ap = att.AttachPoint("cilium_custom", endpoint=42, custom_hook="ipv4_ingress", cilium_globals=cilium)
     record = att.attach(ap, progs.fd("tc_count_a"), "")
     # Someone else puts their program into the slot.
-    libbpf.map_update(progs.calls_fd, (0).to_bytes(4, "little"), progs.fd("tc_other").to_bytes(4, "little"))
+    bpf_maps.map_update(progs.calls_fd, (0).to_bytes(4, "little"), progs.fd("tc_other").to_bytes(4, "little"))
     other = progs.id("tc_other")
     assert att.attached_prog_id(ap, record) is None
     with pytest.raises(att.AttachDrift) as err:

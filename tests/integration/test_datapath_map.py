@@ -12,6 +12,7 @@ import time
 import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_maps
 
 from modhost import Host, place, udp_burst
 from modrun import run_module
@@ -38,7 +39,7 @@ def raw_map(host, name):
         size = info.value_size
         if info.type in libbpf.PERCPU_MAP_TYPES:
             size = (size + 7) // 8 * 8 * libbpf.num_possible_cpus()
-        return dict((k, libbpf.map_lookup(fd, k, size)) for k in libbpf.map_keys(fd, info.key_size))
+        return dict((k, bpf_maps.map_lookup(fd, k, size)) for k in bpf_maps.map_keys(fd, info.key_size))
     finally:
         libbpf.close_fd(fd)
 

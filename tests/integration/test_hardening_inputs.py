@@ -26,6 +26,7 @@ import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import attach as att
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_maps
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import Layout, Lock
@@ -73,7 +74,7 @@ class Foreign:
         # A Cilium custom-call prog array whose ipv4_ingress slot holds a foreign program.
         os.mkdir(cilium_dir, 0o700)
         self.obj.map("calls").pin(os.path.join(cilium_dir, att.CILIUM_CUSTOM_MAP % ENDPOINT))
-        libbpf.map_update(self.obj.map("calls").fd, (0).to_bytes(4, "little"), tc_fd.to_bytes(4, "little"))
+        bpf_maps.map_update(self.obj.map("calls").fd, (0).to_bytes(4, "little"), tc_fd.to_bytes(4, "little"))
 
     def close(self):
         try:

@@ -26,7 +26,7 @@ import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import chain as chain_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
-from ansible_collections.ebpf.datapath.plugins.module_utils import inline_build, libbpf, plugin_store
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_maps, inline_build, libbpf, plugin_load, plugin_store
 from ansible_collections.ebpf.datapath.plugins.module_utils.converge import Engine
 from ansible_collections.ebpf.datapath.plugins.module_utils.inline_build import InlineError
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import Chain, FunctionRef, program_family
@@ -107,7 +107,7 @@ def counters(layout, plugins, used):
                 info = libbpf.map_info(fd)
                 if info.type != libbpf.BPF_MAP_TYPE_ARRAY:
                     continue
-                out[(name, declared)] = [libbpf.map_lookup(fd, struct.pack("=I", key), info.value_size)
+                out[(name, declared)] = [bpf_maps.map_lookup(fd, struct.pack("=I", key), info.value_size)
                                          for key in range(info.max_entries)]
             finally:
                 libbpf.close_fd(fd)
@@ -143,7 +143,7 @@ def store_copies(engine, names, source):
     plugins = {}
     for name in names:
         plugins[name] = plugin_store.build(engine.toolchain, engine.layout, name, src=os.path.join(TESTDATA, source))
-        plugin_store.pin_maps(engine.layout, plugins[name])
+        plugin_load.pin_maps(engine.layout, plugins[name])
     return plugins
 
 

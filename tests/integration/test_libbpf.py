@@ -23,6 +23,7 @@ import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf as L
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_maps
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpffs
@@ -175,7 +176,7 @@ def u32(value):
 
 
 def u64_at(map_fd, key):
-    raw = L.map_lookup(map_fd, u32(key), 8)
+    raw = bpf_maps.map_lookup(map_fd, u32(key), 8)
     return None if raw is None else struct.unpack('=Q', raw)[0]
 
 
@@ -276,7 +277,7 @@ def test_pin_obj_get_unpin_round_trip(objs, pin_dir):
         fd = L.obj_get(map_pin)
         try:
             assert L.map_info(fd).id == L.map_info(ports.fd).id
-            L.map_update(fd, u32(4242), struct.pack('=Q', 7))
+            bpf_maps.map_update(fd, u32(4242), struct.pack('=Q', 7))
             assert u64_at(ports.fd, 4242) == 7  # one map, two handles
         finally:
             L.close_fd(fd)
@@ -525,24 +526,24 @@ def test_map_lookup_update_keys_delete_round_trip(objs):
             ('dp_ports', 4, 8, 64)
 
         fd = ports.fd
-        assert list(L.map_keys(fd, 4)) == []
+        assert list(bpf_maps.map_keys(fd, 4)) == []
         for port in (80, 443, 8080):
-            L.map_update(fd, u32(port), struct.pack('=Q', port * 10))
-        assert sorted(struct.unpack('=I', k)[0] for k in L.map_keys(fd, 4)) == [80, 443, 8080]
+            bpf_maps.map_update(fd, u32(port), struct.pack('=Q', port * 10))
+        assert sorted(struct.unpack('=I', k)[0] for k in bpf_maps.map_keys(fd, 4)) == [80, 443, 8080]
         assert u64_at(fd, 443) == 4430
         with pytest.raises(L.BpfError) as caught:
-            L.map_update(fd, u32(80), struct.pack('=Q', 1), L.BPF_NOEXIST)
+            bpf_maps.map_update(fd, u32(80), struct.pack('=Q', 1), L.BPF_NOEXIST)
         assert caught.value.errno == errno.EEXIST
-        L.map_update(fd, u32(80), struct.pack('=Q', 1), L.BPF_EXIST)
+        bpf_maps.map_update(fd, u32(80), struct.pack('=Q', 1), L.BPF_EXIST)
         assert u64_at(fd, 80) == 1
-        assert L.map_delete(fd, u32(80)) is True
-        assert L.map_delete(fd, u32(80)) is False
-        assert L.map_lookup(fd, u32(80), 8) is None
+        assert bpf_maps.map_delete(fd, u32(80)) is True
+        assert bpf_maps.map_delete(fd, u32(80)) is False
+        assert bpf_maps.map_lookup(fd, u32(80), 8) is None
 
         # per-CPU map: one value per possible CPU, summing to the number of runs
         prog_fd = obj.program('dp_verdict').fd
         L.prog_test_run(prog_fd, udp_packet(53), repeat=25)
-        per_cpu = L.map_lookup_percpu(obj.map('dp_runs').fd, u32(0), 8)
+        per_cpu = bpf_maps.map_lookup_percpu(obj.map('dp_runs').fd, u32(0), 8)
         assert len(per_cpu) == L.num_possible_cpus()
         assert sum(struct.unpack('=Q', v)[0] for v in per_cpu) == 25
 

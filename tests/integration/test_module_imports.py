@@ -64,7 +64,7 @@ def test_a_noop_plugin_rerun_imports_no_libbpf_planner_or_backend(lab, bpffs_roo
     assert {"converge", "state", "schema", "roots", "plugin_store", "toolchain"} <= imported
     unneeded = {"libbpf", "bpf_object", "bpf_btf", "bpf_link", "object_info", "cflags", "planner", "chain",
                 "attach", "attach_link", "attach_clsact", "attach_cilium", "dispatcher", "inline_build", "probe",
-                "converge_apply", "converge_facts"}
+                "converge_apply", "converge_facts", "roots_claim", "plugin_load", "bitcode_join", "bpf_maps"}
     assert not imported & unneeded, "a no-op datapath_plugin run imported %s" % sorted(imported & unneeded)
 
 
@@ -80,7 +80,8 @@ def test_a_noop_dispatcher_rerun_imports_its_backend_only(lab, bpffs_root, state
         assert {"converge", "planner", "chain", "attach", "attach_link", "libbpf"} <= imported
         unneeded = {"plugin_store", "toolchain", "generated", "cflags", "bpf_object", "bpf_btf", "bpf_link",
                     "object_info", "dispatcher", "inline_build", "attach_clsact", "attach_cilium",
-                    "converge_plugins", "converge_apply", "converge_facts"}
+                    "converge_plugins", "converge_apply", "converge_facts", "roots_claim", "plugin_load",
+                    "bitcode_join", "bpf_maps"}
         assert not imported & unneeded, "a no-op dispatcher run imported %s" % sorted(imported & unneeded)
     finally:
         host.run("dispatcher", name="gw", state="absent")

@@ -1,6 +1,6 @@
 # Copyright (c) 2026, ebpf.datapath contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""roots.py: which roots a run may use, and the pair marker that binds them.
+"""roots.py and roots_claim.py: which roots a run may use, and the pair marker that binds them.
 
 No kernel needed: a mounts file names a directory under tmp_path as a BPF
 filesystem, so every rule of check_roots/claim_roots runs on plain
@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import stat
 import sys
+from urllib.parse import quote
 
 import pytest
 
@@ -303,7 +304,7 @@ def test_a_reboot_empties_bpffs_and_the_pair_is_claimed_again(box):
     for rel in ("plugins/x/maps/m",):
         os.unlink(box.b("dp/" + rel))
     for directory in ("plugins/x/maps", "plugins/x", "plugins", "pair-%s/state_dir=%s" % (
-            pair, roots.quote(box.s(), safe="")), "pair-" + pair, ""):
+            pair, quote(box.s(), safe="")), "pair-" + pair, ""):
         os.rmdir(os.path.join(box.b(), directory))
     assert box.claim(box.b(), box.s()) == pair
     assert os.listdir(box.b()) == ["pair-" + pair]
@@ -351,7 +352,7 @@ def test_an_install_without_markers_is_adopted_when_its_registry_proves_the_pins
     pair = box.claim(box.b(), box.s())
     after = tree(box.b())
     assert set(after) - set(before) == set(["pair-" + pair, "pair-%s/state_dir=%s" % (
-        pair, roots.quote(box.s(), safe=""))])
+        pair, quote(box.s(), safe=""))])
     assert dict((k, v) for k, v in after.items() if not k.startswith("pair-")) == before
     assert roots.inspect_state_dir(box.s()).pair == pair
 

@@ -23,6 +23,7 @@ BUILD = os.path.join(ROOT, "build")
 if BUILD not in sys.path:  # tests/conftest.py does this too once it exists
     sys.path.insert(0, BUILD)
 
+from ansible_collections.ebpf.datapath.plugins.module_utils import bitcode_join  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils import toolchain as tc  # noqa: E402
@@ -717,7 +718,7 @@ def test_bitcode_is_llvm_bitcode_cached_apart_from_the_object(project):
 def test_llvm_tools_come_from_clangs_own_directory(tmp_path):
     toolchain = Toolchain(str(tmp_path / "cache"), run_subprocess)
     llvm_bin = os.path.dirname(os.path.realpath(toolchain.clang.path))
-    for name in tc.JOIN_TOOLS:
+    for name in bitcode_join.JOIN_TOOLS:
         assert toolchain.llvm_tool(name) == os.path.join(llvm_bin, name)
     with pytest.raises(ToolchainError) as caught:
         toolchain.llvm_tool("llvm-no-such-tool")
@@ -787,4 +788,4 @@ def test_an_llc_refusal_is_a_compile_error_with_its_message(tmp_path):
 def test_parse_nm_names():
     out = ("---------------- T dp_dispatcher\n---------------- D dpp_a__counts\n"
            "---------------- T dp_dispatcher\n\n                 U bpf_helper\n")
-    assert tc.parse_nm_names(out) == ["dp_dispatcher", "dpp_a__counts", "bpf_helper"]
+    assert bitcode_join.parse_nm_names(out) == ["dp_dispatcher", "dpp_a__counts", "bpf_helper"]

@@ -24,7 +24,7 @@ import struct
 
 from common import (BPF_DIR, cpu_mitigations, cpu_model, fit_slope, libbpf, log, paired, paired_cpu,
                     remove_bpffs_tree, time_prog, udp_packet)
-from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_maps, bpf_object
 import inline_chain
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain
@@ -85,9 +85,9 @@ def _tailcalls(tc, out, pkt, repeat, runs):
             for slot in range(64):
                 key = struct.pack("I", slot)
                 if slot < n:
-                    libbpf.map_update(hops_fd, key, struct.pack("I", hop_fd))
+                    bpf_maps.map_update(hops_fd, key, struct.pack("I", hop_fd))
                 else:
-                    libbpf.map_delete(hops_fd, key)
+                    bpf_maps.map_delete(hops_fd, key)
             out["tailcall"][str(n)] = time_prog(entry_fd, pkt, repeat, runs)
             log("tail calls, %d hops: %.1f ns" % (n, out["tailcall"][str(n)]["median_ns"]))
     finally:
@@ -264,7 +264,7 @@ def _counts_of(eng, names):
             info = libbpf.map_info(fd)
             total = 0
             for key in range(info.max_entries):
-                for raw in libbpf.map_lookup_percpu(fd, struct.pack("=I", key), info.value_size) or []:
+                for raw in bpf_maps.map_lookup_percpu(fd, struct.pack("=I", key), info.value_size) or []:
                     total += struct.unpack("=Q", raw[:8])[0]
             out[name] = total
         finally:

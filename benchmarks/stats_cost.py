@@ -22,7 +22,7 @@ from common import (BPF_DIR, cpu_mitigations, cpu_model, fit_slope, libbpf, log,
                     time_prog, udp_packet)
 import inline_chain
 from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher as disp_mod
-from ansible_collections.ebpf.datapath.plugins.module_utils import dispatcher_stats
+from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_maps, dispatcher_stats
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import Chain
 
 COUNTS = (0, 1, 8, 32, 64)
@@ -41,7 +41,7 @@ def _counted(built, chain):
     """Per counted call, the packets it counted as `continue` (all CPUs), and
     whether any verdict other than continue was counted."""
     stats_map = built.obj.map(dispatcher_stats.MAP_NAME)
-    values = libbpf.map_lookup_percpu(stats_map.fd, b"\0\0\0\0", stats_map.value_size) or []
+    values = bpf_maps.map_lookup_percpu(stats_map.fd, b"\0\0\0\0", stats_map.value_size) or []
     decoded = dispatcher_stats.decode("tc", dispatcher_stats.counted_calls(Chain.from_json(chain), None), values)
     return [c["continue"] for c in decoded], any(c["verdicts"] or c["other"] for c in decoded)
 

@@ -40,7 +40,7 @@ STARTUP_MODULE = os.path.join(HERE, "modules", "startup.py")
 
 
 # Pairs (do-nothing module, measured module) per kind of module run, at least.
-MODULE_PAIRS = 15
+MODULE_PAIRS = 25
 
 
 def _names():

@@ -2,12 +2,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Real traffic: UDP packets per second through a veth pair with the dispatcher
 at tc ingress (tcx) of the receiving end, with 0 and with 8 no-op plugins in
-link mode, with the same 8 plugins inline (one program built by the
-collection's inline_build.prepare_inline, loaded as the engine loads a linked
-dispatcher and attached with a tcx link of its own: the engine has no
-``mode: inline`` yet), with a pass-through program that is no dispatcher
-(benchmarks/bpf/direct.c: what running any tc program costs), and with no
-program at all for reference.
+link mode, with the same 8 plugins in ``mode: inline`` (all three built,
+attached and swapped by the engine, as the dispatcher module does), with a
+pass-through program that is no dispatcher (benchmarks/bpf/direct.c: what
+running any tc program costs), and with no program at all for reference.
 
 The sender is benchmarks/native/udpgen.c (sendmmsg, 64-byte payloads, as fast
 as the kernel takes them) in namespace a, for a fixed time. The receiving
@@ -39,14 +37,13 @@ from common import BPF_DIR, libbpf, log
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from lab import Lab
-import inline_chain
 
 PORT = 9200
 PAYLOAD = 64
 # none: no program; direct: direct.c; 0, 8: link-mode dispatcher with that many
-# no-op plugins (engine); 8i: the same 8 plugins inline.
+# no-op plugins; 8i: the same 8 plugins in mode inline (the engine's dispatchers).
 CONFIGS = ("none", "direct", "0", "8", "8i")
-ENGINE_CONFIGS = ("0", "8")
+ENGINE_CONFIGS = {"0": (0, "link"), "8": (8, "link"), "8i": (8, "inline")}
 
 
 class OwnAttachment:
@@ -91,10 +88,10 @@ def send(scratch, lab, seconds, rate=0, count=10 ** 9, payload=PAYLOAD, port=POR
     return int(words[1]), float(words[3]), _children_cpu() - cpu
 
 
-def _spec(lab, names):
+def _spec(lab, names, mode):
     hooks = [{"plugin": n, "function": "noop", "hook": "pre", "constraints": [], "priority": i}
              for i, n in enumerate(names)]
-    return {"name": "traffic", "attach": "tc_ingress", "interface": lab.if_b, "netns": lab.ns_b, "mode": "link",
+    return {"name": "traffic", "attach": "tc_ingress", "interface": lab.if_b, "netns": lab.ns_b, "mode": mode,
             "tc_backend": "tcx", "main": None, "position": None, "keep_generations": 2, "hooks": hooks}
 
 
@@ -102,8 +99,12 @@ def _configure(scratch, lab, names, own, fds, config):
     """Make config the one program at tc ingress of b."""
     if config in ENGINE_CONFIGS:
         own.detach()
+        count, mode = ENGINE_CONFIGS[config]
         with scratch.engine("traffic") as eng:
-            return eng.ensure_dispatcher(_spec(lab, names[:int(config)]))["prog_id"]
+            result = eng.ensure_dispatcher(_spec(lab, names[:count], mode))
+        if result["mode"] != mode:
+            raise RuntimeError("traffic: dispatcher %s runs in mode %s, not %s" % (config, result["mode"], mode))
+        return result["prog_id"]
     with scratch.engine("traffic") as eng:
         eng.remove_dispatcher("traffic")
     own.detach()
@@ -141,7 +142,7 @@ def bench(scratch, rounds, seconds):
     out = {"rounds": rounds, "seconds_per_run": seconds, "payload_bytes": PAYLOAD, "configs": list(CONFIGS),
            "pps": dict((c, []) for c in CONFIGS), "sent_pps": dict((c, []) for c in CONFIGS),
            "per_cpu_s": dict((c, []) for c in CONFIGS)}
-    direct = inline = None
+    direct = None
     with Lab() as lab:
         lab.quiet()
         own = OwnAttachment(lab)
@@ -152,10 +153,9 @@ def bench(scratch, rounds, seconds):
             with scratch.engine("traffic") as eng:
                 for name in names:
                     eng.ensure_plugin(name, src=os.path.join(BPF_DIR, "noop.c"))
-                inline = inline_chain.build(eng, "tc", {"pre": [[name, "noop"] for name in names], "post": []})
                 direct = bpf_object.BpfObject.open_file(eng.toolchain.compile(os.path.join(BPF_DIR, "direct.c")).object_path)
             direct.load()
-            fds = {"direct": direct.program("direct").fd, "8i": inline.fd}
+            fds = {"direct": direct.program("direct").fd}
             send(scratch, lab, 0.2)  # warm up: ARP is pinned, caches are not
             for number in range(rounds):
                 # ABCDE EDCBA ...: a steady drift favours no configuration
@@ -172,9 +172,8 @@ def bench(scratch, rounds, seconds):
         finally:
             own.detach()
             sink.close()
-            for obj in (inline, direct):
-                if obj is not None:
-                    obj.close()
+            if direct is not None:
+                direct.close()
             with scratch.engine("traffic") as eng:
                 eng.remove_dispatcher("traffic")
                 for name in names:
@@ -215,5 +214,6 @@ def summary(out):
             "traffic_ns_per_plugin_in_traffic": out["in_traffic"]["ns_per_plugin"],
             "traffic_pps_8_inline": out["median_pps"]["8i"], "traffic_pps_direct": out["median_pps"]["direct"],
             "traffic_cpu_ratio_8_inline_vs_none": out["cpu_ratio_8i_vs_none"],
+            "traffic_cpu_ratio_8_inline_vs_direct": out["cpu_ratio_8i_vs_direct"],
             "traffic_cpu_ratio_8_link_vs_none": out["cpu_ratio_8_vs_none"],
             "traffic_cpu_ratio_direct_vs_none": out["cpu_ratio_direct_vs_none"]}

@@ -67,6 +67,17 @@ def at_least(value, limit, show):
     return "met" if value >= limit else "**missed** by %s" % show(limit - value)
 
 
+def traffic_se_text(d):
+    """' +- x.x' points: the standard error of the traffic ratio's median, when measured."""
+    se = d.get("traffic_cpu_ratio_8_inline_vs_none_se")
+    return "" if se is None else " +- %.1f" % (se * 100.0)
+
+
+def within_noise(points, se):
+    """', within twice its standard error' when a miss of `points` is."""
+    return ", within twice its standard error" if se is not None and points < 2 * se * 100.0 else ""
+
+
 def mitigations_text(mitigations):
     return "; ".join("%s: %s" % kv for kv in sorted((mitigations or {}).items())) or "none reported"
 
@@ -255,7 +266,8 @@ def goals(d):
 
     inline_traffic = d.get("traffic_cpu_ratio_8_inline_vs_none")
     rows.append(("real traffic, 8 plugins inline vs no program at tc ingress: packets per CPU-second of the sender "
-                 "(`traffic_cpu_ratio_8_inline_vs_none`; median of per-round ratios; 8 in link mode vs none: %s, a "
+                 "(`traffic_cpu_ratio_8_inline_vs_none`; median of per-round ratios, +- its standard error, sender "
+                 "pinned to one CPU; 8 in link mode vs none: %s, a "
                  "pass-through program vs none: %s, 8 inline vs the pass-through program: %s)" % (
                      NM if d.get("traffic_cpu_ratio_8_link_vs_none") is None
                      else "%.1f %%" % (d["traffic_cpu_ratio_8_link_vs_none"] * 100.0),
@@ -263,32 +275,40 @@ def goals(d):
                      else "%.1f %%" % (d["traffic_cpu_ratio_direct_vs_none"] * 100.0),
                      NM if d.get("traffic_cpu_ratio_8_inline_vs_direct") is None
                      else "%.1f %%" % (d["traffic_cpu_ratio_8_inline_vs_direct"] * 100.0)),
-                 NM if inline_traffic is None else "%.1f %%" % (inline_traffic * 100.0),
+                 NM if inline_traffic is None else "%.1f %%%s" % (inline_traffic * 100.0, traffic_se_text(d)),
                  ">= %.0f %%" % (TRAFFIC_INLINE_GOAL * 100),
                  at_least(None if inline_traffic is None else inline_traffic * 100.0, TRAFFIC_INLINE_GOAL * 100.0,
-                          lambda v: "%.1f points" % v)))
+                          lambda v: "%.1f points%s" % (v, within_noise(v, d.get(
+                              "traffic_cpu_ratio_8_inline_vs_none_se"))))))
     if inline_traffic is not None and inline_traffic < TRAFFIC_INLINE_GOAL and tr:
         it = tr["in_traffic"]
         cpu_us = 1e6 / tr["median_per_cpu_s"]["none"]
         predicted = 100.0 * cpu_us / (cpu_us + it["8i"]["ns_per_run"] / 1000.0)
+        se = d.get("traffic_cpu_ratio_8_inline_vs_none_se")
+        rounds = tr["cpu_ratios_8i_vs_none"]
+        allowed = cpu_us * 1000.0 * (1 / TRAFFIC_INLINE_GOAL - 1)
         misses.append(
-            "**Real traffic, 8 plugins inline vs no program: %.1f %% against %.0f %%.** A packet costs %.2f us of "
-            "the sender's CPU without a program, so %.0f %% allows %.1f ns per packet for everything a program "
-            "at tc ingress adds. Under the same traffic (BPF statistics on for one extra run each; their two "
-            "clock reads are in every figure) the inline dispatcher with 8 plugins runs %.1f ns per packet, the "
-            "empty link dispatcher %.1f ns and a pass-through program that is no dispatcher %.1f ns: the eight "
-            "inlined plugins add %+.1f ns over the empty dispatcher, the dispatcher %+.1f ns over a pass-through "
-            "program. The miss is the cost of running any program at the hook, not the chain: the pass-through "
-            "program itself reaches %.1f %% of no program (per-round ratios of 8 inline vs none: %s). The "
-            "programs' own time predicts %.1f %% for the inline dispatcher. What would close it: nothing in the "
-            "dispatcher; the goal needs a program at tc ingress that costs under %.1f ns per packet here, which "
-            "even an empty one does not." % (
-                inline_traffic * 100.0, TRAFFIC_INLINE_GOAL * 100, cpu_us, TRAFFIC_INLINE_GOAL * 100,
-                cpu_us * 1000.0 * (1 / TRAFFIC_INLINE_GOAL - 1), it["8i"]["ns_per_run"], it["0"]["ns_per_run"],
+            "**Real traffic, 8 plugins inline vs no program: %.1f %%%s against %.0f %%.** %d rounds, the sender "
+            "pinned to CPU %s; one round's ratio lies between %.0f %% and %.0f %% on this shared machine, so the "
+            "median is known to %s%s. A packet costs %.2f us of the sender's CPU without a program, so %.0f %% "
+            "allows %.1f ns per packet for everything a program at tc ingress adds. Under the same traffic (BPF "
+            "statistics on for one extra run each; their two clock reads are in every figure) the inline "
+            "dispatcher with 8 plugins runs %.1f ns per packet, the empty link dispatcher %.1f ns and a "
+            "pass-through program that is no dispatcher %.1f ns: the eight inlined plugins add %+.1f ns over the "
+            "empty dispatcher, the dispatcher %+.1f ns over a pass-through program. Per CPU-second, 8 inline "
+            "reach %.1f %% of the pass-through program, which reaches %.1f %% of no program. The programs' own "
+            "time predicts %.1f %% for the inline dispatcher. What would close it: nothing in the dispatcher; a "
+            "program at tc ingress would have to cost under %.1f ns per packet here (with statistics on, the "
+            "pass-through program costs %.1f ns)." % (
+                inline_traffic * 100.0, traffic_se_text(d), TRAFFIC_INLINE_GOAL * 100, len(rounds),
+                tr.get("sender_cpu", "?"), 100.0 * min(rounds), 100.0 * max(rounds),
+                NM if se is None else "+- %.1f points (standard error)" % (se * 100.0),
+                within_noise(TRAFFIC_INLINE_GOAL * 100.0 - inline_traffic * 100.0, se).replace(",", "; the miss is",
+                                                                                                 1),
+                cpu_us, TRAFFIC_INLINE_GOAL * 100, allowed, it["8i"]["ns_per_run"], it["0"]["ns_per_run"],
                 it["direct"]["ns_per_run"], it["8i"]["ns_per_run"] - it["0"]["ns_per_run"],
-                it["0"]["ns_per_run"] - it["direct"]["ns_per_run"], tr["cpu_ratio_direct_vs_none"] * 100.0,
-                ", ".join("%.0f %%" % (100.0 * r) for r in tr["cpu_ratios_8i_vs_none"]), predicted,
-                cpu_us * 1000.0 * (1 / TRAFFIC_INLINE_GOAL - 1)))
+                it["0"]["ns_per_run"] - it["direct"]["ns_per_run"], tr["cpu_ratio_8i_vs_direct"] * 100.0,
+                tr["cpu_ratio_direct_vs_none"] * 100.0, predicted, allowed, it["direct"]["ns_per_run"]))
 
     st = d["details"].get("stats") or {}
     sp = d.get("ns_stats_per_plugin")

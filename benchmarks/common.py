@@ -4,6 +4,7 @@
 of one run, the test packet, timing with BPF_PROG_TEST_RUN, a least-squares fit,
 and building the small native (host) helper programs in benchmarks/native."""
 
+import contextlib
 import os
 import platform
 import shutil
@@ -140,6 +141,26 @@ def paired_cpu(fd_a, fd_b, pkt, repeat, runs):
             "ratios": [y / x for x, y in zip(cpu_a, cpu_b)], "copies": [len(copies_a), len(copies_b)],
             "a_cpu_ns": cpu_a, "b_cpu_ns": cpu_b, "a_ns": ker_a, "b_ns": ker_b,
             "a_median_cpu_ns": statistics.median(cpu_a), "b_median_cpu_ns": statistics.median(cpu_b)}
+
+
+def pinned_cpu():
+    """The CPU measured processes are pinned to: the last this process may use.
+    Unpinned, the scheduler moves them between CPUs and a process's CPU time,
+    or the cost of a packet, moves by a tenth from run to run; pinned, by less
+    than half that (control.py and traffic.py, measured on the shared machine)."""
+    return max(os.sched_getaffinity(0))
+
+
+@contextlib.contextmanager
+def pinned():
+    """Processes started inside run on pinned_cpu() (they inherit this process's
+    affinity, which is restored after)."""
+    saved = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {pinned_cpu()})
+    try:
+        yield pinned_cpu()
+    finally:
+        os.sched_setaffinity(0, saved)
 
 
 def clang_path():

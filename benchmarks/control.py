@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 
-from common import BPF_DIR, HERE, ROOT, log
+from common import BPF_DIR, HERE, ROOT, log, pinned
 from lab import Lab
 from modrun import run_module
 
@@ -210,6 +210,9 @@ def _modules(scratch, lab, names, reruns):
         out[key + "_cpu_s"] = statistics.median(m["cpu_s"] for _s, m in runs)
         out[key + "_module_wall_s"] = statistics.median(m["s"] - s["s"] for s, m in runs)
         out[key + "_module_s"] = statistics.median(m["cpu_s"] - s["cpu_s"] for s, m in runs)
+        # The standard error of that median (1.2533 sigma / sqrt(n)), for the report.
+        out[key + "_module_se_s"] = (1.2533 * statistics.pstdev([m["cpu_s"] - s["cpu_s"] for s, m in runs])
+                                     / len(runs) ** 0.5)
         out[key + "_samples_s"] = [[s["s"], m["s"], s["cpu_s"], m["cpu_s"]] for s, m in runs]
         out[key + "_clang_runs"] = sum(m["clang_runs"] for _s, m in runs)
         out[key + "_changed"] = [m["changed"] for _s, m in runs]
@@ -274,8 +277,12 @@ def bench(scratch, reruns):
         try:
             out["in_process"] = _in_process(scratch, lab, names, reruns)  # also warms the cache for the modules
             # A module run's CPU time varies by several ms on a shared machine:
-            # more pairs than in-process reruns, so the median holds still.
-            out["modules"] = _modules(scratch, lab, names, max(reruns, MODULE_PAIRS))
+            # more pairs than in-process reruns, so the median holds still, and
+            # every module process on one CPU (the pair differences of 25 runs
+            # spread with a standard deviation of 10-20 ms unpinned, 4-11 pinned).
+            with pinned() as cpu:
+                out["modules"] = _modules(scratch, lab, names, max(reruns, MODULE_PAIRS))
+            out["modules"]["pinned_cpu"] = cpu
         finally:
             for sub in ("warm", "cp", "mod"):
                 try:
@@ -292,6 +299,8 @@ def summary(out):
         "control_noop_rerun_s": max(mod["noop_plugin_module_s"], mod["noop_dispatcher_module_s"]),
         "control_noop_rerun_plugin_s": mod["noop_plugin_module_s"],
         "control_noop_rerun_dispatcher_s": mod["noop_dispatcher_module_s"],
+        "control_noop_rerun_plugin_se_s": mod["noop_plugin_module_se_s"],
+        "control_noop_rerun_dispatcher_se_s": mod["noop_dispatcher_module_se_s"],
         "control_noop_rerun_clang_runs": mod["noop_clang_runs"],
         "control_chain_change_s": mod["chain_change_module_s"],
         "control_module_startup_s": mod["startup_s"],

@@ -12,8 +12,8 @@ configuration takes a millisecond and the runs of a round follow each other
 closely.
 
 The sender is benchmarks/native/udpgen.c (sendmmsg, 64-byte payloads, as fast
-as the kernel takes them) in namespace a, pinned to one CPU, for a fixed time. The receiving
-namespace b has a bound UDP socket nobody reads: every datagram that got past
+as the kernel takes them) in namespace a, pinned to one CPU, for a fixed time.
+The receiving namespace b has a bound UDP socket nobody reads: every datagram that got past
 tc ingress and the IP layer is counted by the kernel, either as delivered
 (Udp InDatagrams) or as dropped for a full socket buffer (Udp RcvbufErrors).
 Their sum over the sender's time is the rate. On a veth the sender's CPU also
@@ -40,7 +40,7 @@ import resource
 import socket
 import statistics
 
-from common import BPF_DIR, libbpf, log
+from common import BPF_DIR, libbpf, log, pinned_cpu
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from lab import Lab
@@ -86,18 +86,11 @@ def _children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def sender_cpu():
-    """The CPU the sender is pinned to (taskset): the last this process may
-    use. Unpinned, the scheduler moves it and the path's cost per packet
-    moves by a tenth from run to run; pinned, by half that."""
-    return max(os.sched_getaffinity(0))
-
-
 def send(scratch, lab, seconds, rate=0, count=10 ** 9, payload=PAYLOAD, port=PORT):
-    """Run udpgen in namespace a on sender_cpu(); (packets sent, seconds it sent
-    for, its CPU seconds)."""
+    """Run udpgen in namespace a on common.pinned_cpu(); (packets sent, seconds it
+    sent for, its CPU seconds)."""
     cpu = _children_cpu()
-    proc = lab.run(lab.ns_a, "taskset", "-c", sender_cpu(), scratch.native("udpgen"), lab.addr_b, port, seconds,
+    proc = lab.run(lab.ns_a, "taskset", "-c", pinned_cpu(), scratch.native("udpgen"), lab.addr_b, port, seconds,
                    count, rate, payload, timeout=seconds + 30)
     words = proc.stdout.split()
     return int(words[1]), float(words[3]), _children_cpu() - cpu
@@ -221,7 +214,7 @@ def bench(scratch, rounds, seconds):
     # spread): what the report compares a near miss with.
     out["cpu_ratio_8i_vs_none_se"] = (1.2533 * statistics.pstdev(out["cpu_ratios_8i_vs_none"])
                                       / len(out["cpu_ratios_8i_vs_none"]) ** 0.5)
-    out["sender_cpu"] = sender_cpu()
+    out["sender_cpu"] = pinned_cpu()
     out["ratio_8i_vs_none"] = statistics.median(ratios("pps", "8i", "none"))
     for num in ("direct", "0", "8"):
         out["cpu_ratio_%s_vs_none" % num] = statistics.median(ratios("per_cpu_s", num, "none"))

@@ -22,6 +22,7 @@ from ansible_collections.ebpf.datapath.plugins.module_utils.bpf_link import Link
 
 # The libbpf functions this file calls (libbpf.declare)
 declare([
+    # objects
     ('bpf_object__open_file', c_void_p, [c_char_p, c_void_p]),
     ('bpf_object__open_mem', c_void_p, [c_void_p, c_size_t, c_void_p]),
     ('bpf_object__load', c_int, [c_void_p]),
@@ -31,6 +32,7 @@ declare([
     ('bpf_object__next_map', c_void_p, [c_void_p, c_void_p]),
     ('bpf_object__find_program_by_name', c_void_p, [c_void_p, c_char_p]),
     ('bpf_object__find_map_by_name', c_void_p, [c_void_p, c_char_p]),
+    # programs
     ('bpf_program__name', c_char_p, [c_void_p]),
     ('bpf_program__section_name', c_char_p, [c_void_p]),
     ('bpf_program__type', c_int, [c_void_p]),
@@ -44,6 +46,7 @@ declare([
     ('bpf_program__pin', c_int, [c_void_p, c_char_p]),
     ('bpf_program__unpin', c_int, [c_void_p, c_char_p]),
     ('bpf_program__attach_freplace', c_void_p, [c_void_p, c_int, c_char_p]),
+    # maps
     ('bpf_map__name', c_char_p, [c_void_p]),
     ('bpf_map__type', c_int, [c_void_p]),
     ('bpf_map__fd', c_int, [c_void_p]),
@@ -56,12 +59,14 @@ declare([
     ('bpf_map__reuse_fd', c_int, [c_void_p, c_int]),
     ('bpf_map__pin', c_int, [c_void_p, c_char_p]),
     ('bpf_map__unpin', c_int, [c_void_p, c_char_p]),
+    ('bpf_map__initial_value', c_void_p, [c_void_p, POINTER(c_size_t)]),
+    # raw program loads (probes)
     ('bpf_prog_load', c_int, [c_int, c_char_p, c_char_p, c_void_p, c_size_t, c_void_p]),
+    # static linker
     ('bpf_linker__new', c_void_p, [c_char_p, c_void_p]),
     ('bpf_linker__add_file', c_int, [c_void_p, c_char_p, c_void_p]),
     ('bpf_linker__finalize', c_int, [c_void_p]),
     ('bpf_linker__free', None, [c_void_p]),
-    ('bpf_map__initial_value', c_void_p, [c_void_p, POINTER(c_size_t)]),
 ])
 
 

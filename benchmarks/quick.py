@@ -53,11 +53,11 @@ from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_su
 # What each mode runs. quick: a few minutes, no VM; full: everything.
 MODES = {
     "quick": {"repeat": 1000000, "runs": 7, "solver_runs": 3, "control_reruns": 3,
-              "traffic_rounds": 30, "traffic_seconds": 0.2,
+              "traffic_rounds": 20, "traffic_seconds": 0.2, "traffic_pairs": 150,
               "swap_backends": ["tcx"], "swap_changes": 40, "swap_rate": 20000, "swap_min_packets": 30000,
               "vm": False},
     "full": {"repeat": 3000000, "runs": 11, "solver_runs": 5, "control_reruns": 5,
-             "traffic_rounds": 60, "traffic_seconds": 0.2,
+             "traffic_rounds": 40, "traffic_seconds": 0.2, "traffic_pairs": 400,
              "swap_backends": ["tcx", "clsact"], "swap_changes": 200, "swap_rate": 25000,
              "swap_min_packets": 110000,
              "vm": True, "vm_counts": [0, 1, 8, 32], "vm_repeat": 20000, "vm_runs": 5, "vm_timeout": 480},
@@ -109,7 +109,8 @@ def main(argv=None):
         sections["solver"] = solver.bench(runs=conf["solver_runs"])
         sections["control_plane"] = control.bench(scratch, conf["control_reruns"])
         sections["datapath_map"] = map_module.bench(scratch, conf["control_reruns"])
-        sections["traffic"] = traffic.bench(scratch, conf["traffic_rounds"], conf["traffic_seconds"])
+        sections["traffic"] = traffic.bench(scratch, conf["traffic_rounds"], conf["traffic_seconds"],
+                                            conf["traffic_pairs"])
         sections["swap"] = swap.bench(scratch, conf["swap_backends"], conf["swap_changes"], conf["swap_rate"],
                                       conf["swap_min_packets"])
         if conf["vm"]:

@@ -73,6 +73,16 @@ def traffic_se_text(d):
     return "" if se is None else " +- %.1f" % (se * 100.0)
 
 
+def traffic_sample_text(tr):
+    """What the traffic goal's median is taken over."""
+    if not tr:
+        return "per-round ratios"
+    if tr.get("goal_pairs"):
+        return "%d adjacent pairs of %.1f s runs, no program and 8 inline" % (tr["goal_pairs"],
+                                                                              tr["goal_pair_seconds"])
+    return "%d per-round ratios" % tr["rounds"]
+
+
 def within_noise(points, se):
     """', within twice its standard error' when a miss of `points` is."""
     return ", within twice its standard error" if se is not None and points < 2 * se * 100.0 else ""
@@ -266,9 +276,10 @@ def goals(d):
 
     inline_traffic = d.get("traffic_cpu_ratio_8_inline_vs_none")
     rows.append(("real traffic, 8 plugins inline vs no program at tc ingress: packets per CPU-second of the sender "
-                 "(`traffic_cpu_ratio_8_inline_vs_none`; median of per-round ratios, +- its standard error, sender "
+                 "(`traffic_cpu_ratio_8_inline_vs_none`; median of %s, +- its standard error, sender "
                  "pinned to one CPU; 8 in link mode vs none: %s, a "
                  "pass-through program vs none: %s, 8 inline vs the pass-through program: %s)" % (
+                     traffic_sample_text(tr),
                      NM if d.get("traffic_cpu_ratio_8_link_vs_none") is None
                      else "%.1f %%" % (d["traffic_cpu_ratio_8_link_vs_none"] * 100.0),
                      NM if d.get("traffic_cpu_ratio_direct_vs_none") is None
@@ -290,8 +301,8 @@ def goals(d):
         near = within_noise(TRAFFIC_INLINE_GOAL * 100.0 - inline_traffic * 100.0, se)
         near = "; the miss is" + near[1:] if near else ""
         misses.append(
-            "**Real traffic, 8 plugins inline vs no program: %.1f %%%s against %.0f %%.** %d rounds, the sender "
-            "pinned to CPU %s; one round's ratio lies between %.0f %% and %.0f %% on this shared machine, so the "
+            "**Real traffic, 8 plugins inline vs no program: %.1f %%%s against %.0f %%.** The median of %s, the "
+            "sender pinned to CPU %s; one ratio lies between %.0f %% and %.0f %% on this shared machine, so the "
             "median is known to %s%s. A packet costs %.2f us of the sender's CPU without a program, so %.0f %% "
             "allows %.1f ns per packet for everything a program at tc ingress adds. Under the same traffic (BPF "
             "statistics on for one extra run each; their two clock reads are in every figure) the inline "
@@ -302,7 +313,7 @@ def goals(d):
             "time predicts %.1f %% for the inline dispatcher. What would close it: nothing in the dispatcher; a "
             "program at tc ingress would have to cost under %.1f ns per packet here (with statistics on, the "
             "pass-through program costs %.1f ns)." % (
-                inline_traffic * 100.0, traffic_se_text(d), TRAFFIC_INLINE_GOAL * 100, len(rounds),
+                inline_traffic * 100.0, traffic_se_text(d), TRAFFIC_INLINE_GOAL * 100, traffic_sample_text(tr),
                 tr.get("sender_cpu", "?"), 100.0 * min(rounds), 100.0 * max(rounds),
                 NM if se is None else "+- %.1f points (standard error)" % (se * 100.0),
                 near,

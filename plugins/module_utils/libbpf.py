@@ -4,11 +4,13 @@
 
 """Typed ctypes binding of the system libbpf.so.1 (libbpf 1.1 API): loading
 the library, the errors, and the calls on kernel objects by fd, id and pin
-(pins, object info, ids, map elements, test runs).
+(pins, object info, ids, test runs).
 
 Split by job so that a run imports what it uses: objects, programs, maps and
 the static linker are bpf_object.py; BTF is bpf_btf.py; links and the
-attach-time queries are bpf_link.py; bpffs mounts are bpffs.py.
+attach-time queries are bpf_link.py; map elements by fd are bpf_maps.py;
+bpffs mounts are bpffs.py. Each declares the libbpf functions it calls
+(declare()), typed when first called.
 
 Everything goes through libbpf; the raw bpf() syscall is used only where
 libbpf 1.1 has no call (bpf_link.py: tcx links with anchors and the tcx

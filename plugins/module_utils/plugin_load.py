@@ -16,7 +16,7 @@ import os
 import re
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.plugin_store import (
-    PluginError, object_file, store_objects)
+    PluginError, object_file, settings_module, store_objects)
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import remove_empty_dirs
 
 
@@ -59,20 +59,13 @@ def prepare_plugin_code(obj, records, linked):
                 if prog.type == libbpf.BPF_PROG_TYPE_UNSPEC:
                     prog.set_type(object_info.PROG_TYPES[family])
         if record.config_data:
-            values += _settings().symbols(record, linked)
+            values += settings_module().symbols(record, linked)
     if not values:
         return
     try:
-        _settings().apply(obj, values)
-    except _settings().ConfigError as exc:
+        settings_module().apply(obj, values)
+    except settings_module().ConfigError as exc:
         raise PluginError("%s; install the plugin again" % exc)
-
-
-def _settings():
-    """plugin_config.py (and the BTF types of map_data.py under it), imported
-    when a plugin has settings."""
-    from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_config
-    return plugin_config
 
 
 # The context type of a hookable function's first parameter -> program family.

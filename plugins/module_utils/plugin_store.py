@@ -203,7 +203,7 @@ def _compile_namespaced(toolchain, name, src, cflags, include_dirs, defines, ent
         return None, []
 
 
-def _config():
+def settings_module():
     """plugin_config.py (and the BTF types of map_data.py under it), imported
     when a plugin has settings."""
     from ansible_collections.ebpf.datapath.plugins.module_utils import plugin_config
@@ -277,7 +277,7 @@ def configure(layout, record, config):
     and encoded by its plain object's BTF; ConfigError names what is wrong."""
     if not config and not record.config:
         return record
-    data = _config().encode(record.name, object_file(layout, record.plain_sha256), config)
+    data = settings_module().encode(record.name, object_file(layout, record.plain_sha256), config)
     return record.with_config(config, data)
 
 

@@ -243,7 +243,14 @@ def swap(ap, record, new_prog_fd):
 
 
 def attached_prog_id(ap, record):
-    """The program attached now through our attachment, or None when it is gone."""
+    """The program attached now through our attachment, or None when it is gone.
+
+    A tcx or XDP link is read from its pin here rather than by its backend, so
+    the question every run asks does not import attach_link.py (a no-op rerun
+    compiles every file it imports, see docs/architecture.md)."""
+    if isinstance(record, (TcxAttachment, XdpAttachment)):
+        info = pinned_link(record)
+        return info.prog_id if info is not None else None
     return backend_for(ap, record).running_prog_id(record)
 
 
@@ -341,6 +348,24 @@ def ifindex_of(ipr, ap, required=True):
             return None
         raise AttachError("interface %s not found in %s" % (ap.interface, ap.namespace()))
     return found[0]
+
+
+def pinned_link(record):
+    """LinkInfo of our pinned tcx/XDP link, or None when it is gone or defunct."""
+    from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf
+    fd = open_pin(record.link_pin, "the pinned link")
+    if fd is None:
+        return None
+    try:
+        info = libbpf.link_info(fd)
+    except libbpf.BpfError:
+        return None  # the pin holds something that is not a link
+    finally:
+        libbpf.close_fd(fd)
+    # A link whose interface went away stays pinned but reports ifindex 0.
+    if not info.ifindex or info.id != record.link_id:
+        return None
+    return info
 
 
 def prog_label(prog_id):

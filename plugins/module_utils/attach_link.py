@@ -36,7 +36,7 @@ class LinkBackend(base.Backend):
     """What tcx and XDP links share: running program, swap and detach by pin."""
 
     def running_prog_id(self, record):
-        info = pinned_link(record)
+        info = base.pinned_link(record)
         return info.prog_id if info is not None else None
 
     def swap(self, record, new_prog_fd):
@@ -44,7 +44,7 @@ class LinkBackend(base.Backend):
         ap = self.ap
         new = libbpf.prog_info(new_prog_fd)
         pin = record.link_pin
-        info = pinned_link(record)
+        info = base.pinned_link(record)
         if info is None:
             raise AttachDrift("our link at %s is gone (pin %s missing or its interface was removed)"
                               % (ap.describe(), pin))
@@ -209,23 +209,6 @@ def pin_link(link_fd, pin_path):
     except libbpf.BpfError as exc:
         raise AttachError("cannot pin the link at %s: %s" % (pin_path, exc))
     return libbpf.link_info(link_fd)
-
-
-def pinned_link(record):
-    """LinkInfo of our pinned link, or None when it is gone or defunct."""
-    fd = base.open_pin(record.link_pin, "the pinned link")
-    if fd is None:
-        return None
-    try:
-        info = libbpf.link_info(fd)
-    except libbpf.BpfError:
-        return None  # the pin holds something that is not a link
-    finally:
-        libbpf.close_fd(fd)
-    # A link whose interface went away stays pinned but reports ifindex 0.
-    if not info.ifindex or info.id != record.link_id:
-        return None
-    return info
 
 
 def tcx_anchor(position):

@@ -271,13 +271,13 @@ class Engine:
 
     def _kernel_facts(self, old, request):
         """What the kernel runs at the recorded attach point (reads only)."""
-        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint, backend_for
+        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint, attached_prog_id
         facts = self.mode_facts(request)
         if old is None:
             return facts
         ap = AttachPoint.of(old.request)
         if old.attachment is not None:
-            facts.running_prog_id = backend_for(ap, old.attachment).running_prog_id(old.attachment)
+            facts.running_prog_id = attached_prog_id(ap, old.attachment)
         if facts.running_prog_id is None and old.pending is not None:
             facts.adoptable = self._find_pending(ap, old)
         current = old.current_generation()
@@ -295,7 +295,8 @@ class Engine:
         help: their unrecorded link pin is removed at the start of the run,
         which detaches them.
         """
-        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachError, backend_for
+        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import (
+            AttachError, attached_prog_id, backend_for)
         prog_id = disp.pending.prog_id
         try:
             record = disp.attachment
@@ -304,7 +305,7 @@ class Engine:
             if record is None:
                 return None
             candidate = record.with_program(prog_id)
-            if backend_for(ap, candidate).running_prog_id(candidate) != prog_id:
+            if attached_prog_id(ap, candidate) != prog_id:
                 return None
         except AttachError:
             return None

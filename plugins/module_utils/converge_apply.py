@@ -15,7 +15,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf, planner
-from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint, backend_for
+from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint, attached_prog_id, backend_for
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.faults import crash_point
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import Hook, Pending, sorted_hooks
@@ -155,7 +155,7 @@ def rollback(engine, name, number=None):
         raise DatapathError("unknown dispatcher '%s'" % name)
     target = planner.rollback_target(disp, number)
     ap = AttachPoint.of(disp.request)
-    running = backend_for(ap, disp.attachment).running_prog_id(disp.attachment) if disp.attachment else None
+    running = attached_prog_id(ap, disp.attachment) if disp.attachment else None
     fd, target_prog_id, pin_error = None, None, ""
     try:
         fd = libbpf.obj_get(target.prog_pin)

@@ -12,7 +12,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import planner
-from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint, backend_for
+from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint, attached_prog_id
 
 
 def facts(engine):
@@ -22,8 +22,7 @@ def facts(engine):
         running = None
         if disp.attachment is not None:
             try:
-                running = backend_for(AttachPoint.of(disp.request), disp.attachment).running_prog_id(
-                    disp.attachment)
+                running = attached_prog_id(AttachPoint.of(disp.request), disp.attachment)
             except Exception as exc:  # facts must not fail on one broken attach point
                 engine.warnings.append("dispatcher %s: %s" % (name, exc))
         current = disp.current_generation()

@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -249,15 +250,15 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.ebpf.datapath.plugins.module_utils import module_common
 c, w = time.process_time(), time.perf_counter()
-from ansible_collections.ebpf.datapath.plugins.module_utils import attach_link, converge, planner, roots
+from ansible_collections.ebpf.datapath.plugins.module_utils import attach, converge, libbpf, planner, roots
 print(time.process_time() - c, time.perf_counter() - w)
 """
 
 
 def engine_import_cost(runs=3):
     """CPU and wall seconds a module spends importing what a no-op dispatcher
-    run imports (the engine, the planner, its attach backend, the libbpf
-    binding; test_module_imports) after what the do-nothing module imports too
+    run imports (the engine, the planner, attach.py, the libbpf binding;
+    test_module_imports) after what the do-nothing module imports too
     (median of `runs` fresh processes)."""
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "build"))
     cpu, wall = [], []
@@ -270,8 +271,36 @@ def engine_import_cost(runs=3):
     return {"cpu_s": statistics.median(cpu), "wall_s": statistics.median(wall)}
 
 
+@contextlib.contextmanager
+def from_source():
+    """Module runs compile the collection's Python from source, as under Ansible
+    (AnsiballZ runs modules from a zip, where Python caches no bytecode): no
+    bytecode is written for them, and any the work tree holds (a test run
+    without PYTHONDONTWRITEBYTECODE leaves some) is removed first, so the
+    figures do not depend on what ran before."""
+    for top in ("plugins", "tests", "benchmarks"):
+        for where, dirs, _files in os.walk(os.path.join(ROOT, top)):
+            if "__pycache__" in dirs:
+                shutil.rmtree(os.path.join(where, "__pycache__"))
+                dirs.remove("__pycache__")
+    saved = os.environ.get("PYTHONDONTWRITEBYTECODE")
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # modrun and the runs here hand os.environ on
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["PYTHONDONTWRITEBYTECODE"]
+        else:
+            os.environ["PYTHONDONTWRITEBYTECODE"] = saved
+
+
 def bench(scratch, reruns):
     names = _names()
+    with from_source():
+        return _bench(scratch, names, reruns)
+
+
+def _bench(scratch, names, reruns):
     out = {"plugins": N_PLUGINS, "clang_probe_s": clang_probe_cost(), "engine_import": engine_import_cost()}
     with Lab() as lab:
         try:

@@ -14,7 +14,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf, planner
+from ansible_collections.ebpf.datapath.plugins.module_utils import libbpf, planner, rollback_plan
 from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint, attached_prog_id, backend_for
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.faults import crash_point
@@ -153,7 +153,7 @@ def rollback(engine, name, number=None):
     disp = engine.registry.dispatchers.get(name)
     if disp is None:
         raise DatapathError("unknown dispatcher '%s'" % name)
-    target = planner.rollback_target(disp, number)
+    target = rollback_plan.rollback_target(disp, number)
     ap = AttachPoint.of(disp.request)
     running = attached_prog_id(ap, disp.attachment) if disp.attachment else None
     fd, target_prog_id, pin_error = None, None, ""
@@ -163,7 +163,7 @@ def rollback(engine, name, number=None):
     except libbpf.BpfError as exc:
         pin_error = str(exc)
     try:
-        plan = planner.plan_rollback(disp, target, engine.registry.plugins, running, target_prog_id, pin_error)
+        plan = rollback_plan.plan_rollback(disp, target, engine.registry.plugins, running, target_prog_id, pin_error)
         if engine.check_mode or not plan.changed:
             return plan.result()
         work = disp.replace(generations=list(disp.generations))
@@ -177,7 +177,7 @@ def rollback(engine, name, number=None):
     finally:
         if fd is not None:
             libbpf.close_fd(fd)
-    work = planner.record_after_rollback(work, target, attachment)
+    work = rollback_plan.record_after_rollback(work, target, attachment)
     engine.registry.dispatchers[name] = work
     engine.save()
     return plan.result()

@@ -64,7 +64,8 @@ def test_a_noop_plugin_rerun_imports_no_libbpf_planner_or_backend(lab, bpffs_roo
     assert {"converge", "state", "schema", "roots", "plugin_store", "toolchain"} <= imported
     unneeded = {"libbpf", "bpf_object", "bpf_btf", "bpf_link", "object_info", "cflags", "planner", "chain",
                 "attach", "attach_link", "attach_clsact", "attach_cilium", "dispatcher", "inline_build", "probe",
-                "converge_apply", "converge_facts", "roots_claim", "plugin_load", "bitcode_join", "bpf_maps"}
+                "converge_apply", "converge_facts", "roots_claim", "plugin_load", "bitcode_join", "bpf_maps",
+                "rollback_plan"}
     assert not imported & unneeded, "a no-op datapath_plugin run imported %s" % sorted(imported & unneeded)
 
 
@@ -82,7 +83,7 @@ def test_a_noop_dispatcher_rerun_imports_no_backend(lab, bpffs_root, state_dir):
         unneeded = {"plugin_store", "toolchain", "generated", "cflags", "bpf_object", "bpf_btf", "bpf_link",
                     "object_info", "dispatcher", "inline_build", "attach_link", "attach_clsact", "attach_cilium",
                     "converge_plugins", "converge_apply", "converge_facts", "roots_claim", "plugin_load",
-                    "bitcode_join", "bpf_maps"}
+                    "bitcode_join", "bpf_maps", "rollback_plan"}
         assert not imported & unneeded, "a no-op dispatcher run imported %s" % sorted(imported & unneeded)
     finally:
         host.run("dispatcher", name="gw", state="absent")

@@ -1,14 +1,16 @@
 # Copyright (c) 2026, ebpf.datapath contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Every decision of the planner, without root: the records and the kernel
-facts are built here by hand, exactly as the engine would hand them over."""
+facts are built here by hand, exactly as the engine would hand them over.
+Rollback planning (rollback_plan.py) is tested here too, on the records these
+tests build."""
 
 import copy
 import hashlib
 
 import pytest
 
-from ansible_collections.ebpf.datapath.plugins.module_utils import planner
+from ansible_collections.ebpf.datapath.plugins.module_utils import planner, rollback_plan
 from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.planner import KernelFacts
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import (
@@ -186,7 +188,7 @@ def test_generation_numbers_after_a_restore_are_new():
     forgets the kept generations; the rebuilt chain is 3, not 2 again."""
     disp = first()
     disp = applied(planner.plan_dispatcher("d", disp, request(*CHAIN_CA), PLUGINS, running(disp)), disp)
-    disp = planner.record_after_rollback(disp, disp.kept(1), disp.attachment.with_program(101))
+    disp = rollback_plan.record_after_rollback(disp, disp.kept(1), disp.attachment.with_program(101))
     rebooted = disp.replace(generations=[])
     plan = planner.plan_dispatcher("d", rebooted, rebooted.request, PLUGINS, KernelFacts())
     assert plan.changed and plan.generation == 3
@@ -245,22 +247,22 @@ def two_generations():
 
 def test_the_rollback_target_is_the_newest_older_generation():
     disp = two_generations()
-    assert planner.rollback_target(disp).number == 1
-    assert planner.rollback_target(disp, 2).number == 2
+    assert rollback_plan.rollback_target(disp).number == 1
+    assert rollback_plan.rollback_target(disp, 2).number == 2
     with pytest.raises(DatapathError, match="has no generation 9; kept generations: 1, 2"):
-        planner.rollback_target(disp, 9)
+        rollback_plan.rollback_target(disp, 9)
     with pytest.raises(DatapathError, match="no generation older than 1"):
-        planner.rollback_target(first())
+        rollback_plan.rollback_target(first())
 
 
 def test_a_rollback_swaps_to_the_pinned_program_and_restores_the_request():
     disp = two_generations()
     target = disp.kept(1)
-    plan = planner.plan_rollback(disp, target, PLUGINS, disp.attachment.prog_id, target.prog_id)
+    plan = rollback_plan.plan_rollback(disp, target, PLUGINS, disp.attachment.prog_id, target.prog_id)
     assert plan.changed and plan.result()["from"] == 2 and plan.result()["to"] == 1
-    back = planner.record_after_rollback(disp, target, disp.attachment.with_program(target.prog_id))
+    back = rollback_plan.record_after_rollback(disp, target, disp.attachment.with_program(target.prog_id))
     assert back.generation == 1 and back.request.hooks == request(*CHAIN_AC).hooks and back.high_water == 2
-    again = planner.plan_rollback(back, target, PLUGINS, target.prog_id, target.prog_id)
+    again = rollback_plan.plan_rollback(back, target, PLUGINS, target.prog_id, target.prog_id)
     assert not again.changed and again.before == again.after
 
 
@@ -283,7 +285,7 @@ def test_a_rollback_that_cannot_work_is_refused(case, words):
     else:
         target = target.replace(request=None)
     with pytest.raises(DatapathError) as err:
-        planner.plan_rollback(disp, target, plugins, disp.attachment.prog_id, prog_id, "ENOENT")
+        rollback_plan.plan_rollback(disp, target, plugins, disp.attachment.prog_id, prog_id, "ENOENT")
     assert words in str(err.value)
 
 

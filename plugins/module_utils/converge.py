@@ -43,7 +43,7 @@ class Engine:
     def __init__(self, bpffs_root, state_dir, check_mode=False, lock_timeout=300.0, run=None, build_on="target",
                  generated_objects=()):
         self.layout = Layout(bpffs_root, state_dir)
-        # The toolchain's command runner (toolchain._run_probe); None: this run
+        # The toolchain's command runner (clang_run.run_probe); None: this run
         # has no way to start clang, and a compile says so.
         self.run = run
         # build_on controller: this host compiles nothing; the objects of the C
@@ -62,9 +62,10 @@ class Engine:
         from ansible_collections.ebpf.datapath.plugins.module_utils.bpffs import ensure_bpffs
         # Nothing is made (no mkdir, no lock file, no orphan cleanup) in roots
         # that are not ours: check them, and claim them, first.
-        roots.check_roots(self.layout.bpffs_root, self.layout.state_dir)
+        found = roots.check_roots(self.layout.bpffs_root, self.layout.state_dir)
         ensure_bpffs("/sys/fs/bpf")
-        if not self.check_mode:
+        if not self.check_mode and not found.settled:
+            # Made before the lock, whose file is in state_dir.
             roots.claim_roots(self.layout.bpffs_root, self.layout.state_dir)
         self.lock.__enter__()
         try:

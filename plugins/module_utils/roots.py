@@ -128,6 +128,11 @@ class Claim:
         self.state = state
         self.pair = pair
 
+    @property
+    def settled(self):
+        """Both roots carry this pair's marker: claiming writes nothing."""
+        return self.state.kind == OURS and self.bpffs.kind == OURS
+
 
 def _names(names, limit=6):
     shown = ", ".join(repr(n) for n in names[:limit])
@@ -413,7 +418,7 @@ def claim_roots(bpffs_root, state_dir, mounts_file="/proc/self/mounts"):
     the directories made here) and write the markers, state_dir's first
     (roots_claim.py). Idempotent; returns the pair id."""
     claim = check_roots(bpffs_root, state_dir, mounts_file)
-    if claim.state.kind == OURS and claim.bpffs.kind == OURS:
+    if claim.settled:
         return claim.pair  # every run but a first one: nothing to write
     from ansible_collections.ebpf.datapath.plugins.module_utils import roots_claim
     return roots_claim.claim(claim, bpffs_root, state_dir, mounts_file)

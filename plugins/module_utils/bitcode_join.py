@@ -20,9 +20,10 @@ import tempfile
 import time
 
 from ansible_collections.ebpf.datapath.plugins.module_utils.files import atomic_write, makedirs_private, sha256_file
+from ansible_collections.ebpf.datapath.plugins.module_utils.clang_run import _TIMED_OUT, bound_output, bounded
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import (
-    _DEFINE_RE, _NO_CRASH_POINT, _TIMED_OUT, CompileError, CompileResult, ToolchainError, _sha256_bytes,
-    _STALE_TMP_SECONDS, _unlink_quiet, bounded, bound_output, deliver)
+    _DEFINE_RE, _NO_CRASH_POINT, CompileError, CompileResult, ToolchainError, _sha256_bytes,
+    _STALE_TMP_SECONDS, _unlink_quiet, deliver)
 
 # The LLVM tools join_bitcode runs, found beside clang (Toolchain.llvm_tool).
 JOIN_TOOLS = ("llvm-link", "llvm-nm", "opt", "llc")

@@ -299,7 +299,6 @@ def gpl_license_copy(toolchain, path):
     treats all these strings alike, so this changes nothing it checks. Other
     licenses are left as they are (the link then says the sections differ).
     llvm-objcopy (next to clang) does the ELF work; copies are cached by content."""
-    from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import bounded
     if not toolchain.has_clang:
         return path  # a host that compiles nothing links the object as it is
     objcopy = os.path.join(os.path.dirname(os.path.realpath(toolchain.clang.path)), "llvm-objcopy")
@@ -315,6 +314,7 @@ def gpl_license_copy(toolchain, path):
     as_is = os.path.join(out_dir, digest + ".as-is")
     if os.path.exists(as_is):
         return path
+    from ansible_collections.ebpf.datapath.plugins.module_utils.clang_run import bounded
     makedirs_private(out_dir)
     section = os.path.join(out_dir, ".tmp-%s-%d.license" % (digest, os.getpid()))
     tmp = os.path.join(out_dir, ".tmp-%s-%d.o" % (digest, os.getpid()))
@@ -344,7 +344,7 @@ def gpl_license_copy(toolchain, path):
 def _dump_license(toolchain, objcopy, path, out):
     """The license string of the object at path (llvm-objcopy writes the
     section to out), or None when it has no license section."""
-    from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import bounded
+    from ansible_collections.ebpf.datapath.plugins.module_utils.clang_run import bounded
     rc, _out, _err = toolchain.run(bounded([objcopy, "-O", "binary", "--only-section=license", path, out],
                                            _TOOL_TIMEOUT))
     if rc != 0 or not os.path.exists(out):
@@ -383,7 +383,8 @@ def reaches_cb4(toolchain, path, digest=None):
     it), remembered in the compile cache by the object's sha256 (cb4/), so a
     rebuild starts no tool. toolchain: a toolchain.Toolchain."""
     from ansible_collections.ebpf.datapath.plugins.module_utils import object_info
-    from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import ToolchainError, bounded
+    from ansible_collections.ebpf.datapath.plugins.module_utils.clang_run import bounded
+    from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import ToolchainError
     digest = digest or sha256_file(path)
     known = os.path.join(toolchain.cache_dir, "cb4", digest)
     if os.path.exists(known):

@@ -49,7 +49,7 @@ KNOWN_EXECS = {
     "ldconfig": ("-p",),  # ctypes.util.find_library: probe.py's namespace probe, libbpf.py's fallback
     "gcc": ("-print-multiarch",),  # toolchain.arch_include_dir() where Python has no MULTIARCH
     "dpkg-architecture": ("-qDEB_HOST_MULTIARCH",),  # its fallback
-    "timeout": ("--kill-after=5",),  # toolchain.bounded(): every clang and probe runs under a time limit
+    "timeout": ("--kill-after=5",),  # clang_run.bounded(): every clang and probe runs under a time limit
     "llvm-objcopy": ("-O",),  # plugin_store.gpl_license_copy(): reads a plugin's license section
 }
 LINE = re.compile(r"^(?P<pid>\d+)\s+(?P<call>\w+)\((?P<args>.*)\)\s+=\s+(?P<ret>-?\d+|\?)")

@@ -65,7 +65,7 @@ def test_a_noop_plugin_rerun_imports_no_libbpf_planner_or_backend(lab, bpffs_roo
     unneeded = {"libbpf", "bpf_object", "bpf_btf", "bpf_link", "object_info", "cflags", "planner", "chain",
                 "attach", "attach_link", "attach_clsact", "attach_cilium", "dispatcher", "inline_build", "probe",
                 "converge_apply", "converge_facts", "roots_claim", "plugin_load", "bitcode_join", "bpf_maps",
-                "rollback_plan"}
+                "rollback_plan", "clang_run"}
     assert not imported & unneeded, "a no-op datapath_plugin run imported %s" % sorted(imported & unneeded)
 
 
@@ -83,7 +83,7 @@ def test_a_noop_dispatcher_rerun_imports_no_backend(lab, bpffs_root, state_dir):
         unneeded = {"plugin_store", "toolchain", "generated", "cflags", "bpf_object", "bpf_btf", "bpf_link",
                     "object_info", "dispatcher", "inline_build", "attach_link", "attach_clsact", "attach_cilium",
                     "converge_plugins", "converge_apply", "converge_facts", "roots_claim", "plugin_load",
-                    "bitcode_join", "bpf_maps", "rollback_plan"}
+                    "bitcode_join", "bpf_maps", "rollback_plan", "clang_run"}
         assert not imported & unneeded, "a no-op dispatcher run imported %s" % sorted(imported & unneeded)
     finally:
         host.run("dispatcher", name="gw", state="absent")

@@ -24,11 +24,12 @@ if BUILD not in sys.path:  # tests/conftest.py does this too once it exists
     sys.path.insert(0, BUILD)
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import bitcode_join  # noqa: E402
+from ansible_collections.ebpf.datapath.plugins.module_utils import clang_run  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_btf  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils import toolchain as tc  # noqa: E402
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import (  # noqa: E402
-    CompileError, Toolchain, ToolchainError, find_clang, parse_depfile)
+    CompileError, Toolchain, ToolchainError, find_clang)
 from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess  # noqa: E402
 
 RUNNER_IMPORT = "from ansible_collections.ebpf.datapath.plugins.plugin_utils.runner import run_subprocess"
@@ -447,7 +448,7 @@ def test_parse_depfile():
     text = ("/c/.tmp-1.o: /s/a.c /usr/include/linux/bpf.h \\\n"
             "  /s/odd\\ dir/we\\ ird\\#1\\ $$x.h \\\n"
             "  rel/b.h\n")
-    assert parse_depfile(text) == ["/s/a.c", "/usr/include/linux/bpf.h", "/s/odd dir/we ird#1 $x.h", "rel/b.h"]
+    assert clang_run.parse_depfile(text) == ["/s/a.c", "/usr/include/linux/bpf.h", "/s/odd dir/we ird#1 $x.h", "rel/b.h"]
 
 
 # ---------------------------------------------------------------------------
@@ -518,19 +519,19 @@ def test_an_included_file_is_never_echoed_whole(tmp_path):
     exc = err.value
     for text in (str(exc), exc.diagnostics, exc.log):
         echoed = [n for n in range(30) if "secret_line_%02d" % n in text]
-        assert echoed and len(echoed) <= tc.MAX_DIAGNOSTICS, text
+        assert echoed and len(echoed) <= clang_run.MAX_DIAGNOSTICS, text
         assert "%s:1:" % secret in text and "error:" in text
-        assert len(text.splitlines()) <= tc.MAX_OUTPUT_LINES + 2 and len(text) <= tc.MAX_OUTPUT_BYTES + 400
+        assert len(text.splitlines()) <= clang_run.MAX_OUTPUT_LINES + 2 and len(text) <= clang_run.MAX_OUTPUT_BYTES + 400
     assert "output cut here" in exc.diagnostics
 
 
 def test_bound_output_keeps_short_output_and_the_first_error():
     short = "a.c:1:2: warning: w\n"
-    assert tc.bound_output(short) == short
+    assert clang_run.bound_output(short) == short
     noise = "".join("a.c:%d:1: note: n\n" % n for n in range(100))
-    cut = tc.bound_output(noise + "a.c:200:3: error: the real one\n")
-    assert "a.c:200:3: error: the real one" in cut and len(cut.splitlines()) <= tc.MAX_OUTPUT_LINES + 2
-    assert len(tc.bound_output("x" * 100000 + "\n")) < 1000
+    cut = clang_run.bound_output(noise + "a.c:200:3: error: the real one\n")
+    assert "a.c:200:3: error: the real one" in cut and len(cut.splitlines()) <= clang_run.MAX_OUTPUT_LINES + 2
+    assert len(clang_run.bound_output("x" * 100000 + "\n")) < 1000
 
 
 def test_the_environment_cannot_add_flags_or_logs(project, tmp_path, monkeypatch):

@@ -27,7 +27,7 @@ from ansible_collections.ebpf.datapath.plugins.module_utils.files import (
     atomic_write, makedirs_private, remove_temp_files, sha256_file)
 from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import (
     _NO_CRASH_POINT, _STALE_TMP_SECONDS, _VERSION_RE, INSTALL_HINT, MIN_CLANG_MAJOR, PROBE_TIMEOUT, ClangInfo,
-    CompileError, CompileResult, ToolchainError, _unlink_quiet, deliver)
+    CompileError, CompileResult, RefusedClang, ToolchainError, _unlink_quiet, deliver)
 
 
 # How commands run. module_utils never start a process themselves (a module
@@ -95,12 +95,12 @@ def probe_uncached(run, path):
     banner = proc.stdout.strip().splitlines()[0] if proc.stdout.strip() else ""
     match = _VERSION_RE.search(proc.stdout)
     if not match:
-        raise ToolchainError("'%s' does not look like clang (--version said %r); install clang (%s)"
+        raise RefusedClang("'%s' does not look like clang (--version said %r); install clang (%s)"
                              % (path, banner, INSTALL_HINT))
     major = int(match.group(1))
     version = "%s.%s.%s" % (match.group(1), match.group(2), match.group(3) or "0")
     if major < MIN_CLANG_MAJOR:
-        raise ToolchainError("clang '%s' is version %s; BPF objects need clang >= %d (%s)"
+        raise RefusedClang("clang '%s' is version %s; BPF objects need clang >= %d (%s)"
                              % (path, version, MIN_CLANG_MAJOR, INSTALL_HINT))
     if not supports_bpf(run, path):
         raise ToolchainError("clang '%s' (%s) was built without the BPF target; install a clang "

@@ -120,6 +120,12 @@ class ToolchainError(DatapathError):
     be run; the message says what to do."""
 
 
+class RefusedClang(ToolchainError):
+    """A binary that is no usable clang by what its ``--version`` says (not
+    clang, too old): remembered with the probes, as a usable clang is, so that
+    a later run does not start it again (toolchain._remember_probe)."""
+
+
 class CompileError(ToolchainError):
     """clang refused the source. ``diagnostics`` is clang's stderr
     (``file.c:LINE:COL: error: ...``) bounded by bound_output(), also the
@@ -146,6 +152,8 @@ _probe_cache = {}
 # than the rest of a no-op run. Set by Toolchain to a file in its cache dir;
 # keyed by the binary's path, mtime and size, so an upgraded clang is probed again.
 _probe_file = [None]
+# How a refused binary (RefusedClang) is remembered: [_REFUSED, message].
+_REFUSED = "refused"
 
 
 def _load_probe_file():
@@ -197,11 +205,17 @@ def probe_clang(run, path):
         info = ClangInfo(*remembered)
         _probe_cache[cache_key] = info
         return info
+    if remembered and len(remembered) == 2 and remembered[0] == _REFUSED:
+        _probe_cache[cache_key] = RefusedClang(remembered[1])
+        raise _probe_cache[cache_key]
     from ansible_collections.ebpf.datapath.plugins.module_utils import clang_run
     try:
         info = clang_run.probe_uncached(run, resolved)
     except ToolchainError as exc:
         _probe_cache[cache_key] = exc
+        if isinstance(exc, RefusedClang) and len(cache_key) == 3:
+            # Not a failure to run it, which may pass next time.
+            _remember_probe(cache_key, [_REFUSED, str(exc)])
         raise
     _probe_cache[cache_key] = info
     if len(cache_key) == 3:

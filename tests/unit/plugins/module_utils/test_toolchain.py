@@ -182,6 +182,34 @@ def test_clang_is_probed_once_per_cache_not_once_per_process(tmp_path):
     assert len(log.read_text().splitlines()) > probes[0]
 
 
+def test_a_refused_clang_is_not_started_again(tmp_path):
+    """A binary whose --version says it is no usable clang (here: clang 11, too
+    old) is remembered like a usable one: a later run, one process each, is
+    refused with the same message without starting it. A clang that cannot be
+    run at all is not remembered (that may pass next time)."""
+    log = tmp_path / "old-clang.log"
+    old = tmp_path / "clang-11"
+    old.write_text("#!%s\nimport sys\nopen(%r, 'a').write('x\\n')\nprint('Debian clang version 11.0.1-2')\n"
+                   % (sys.executable, str(log)))
+    old.chmod(0o755)
+    cache = str(tmp_path / "cache")
+    code = ("from ansible_collections.ebpf.datapath.plugins.module_utils.toolchain import Toolchain, ToolchainError; "
+            "%s\ntry:\n    Toolchain(%r, run_subprocess, clang=%r)\nexcept ToolchainError as exc:\n    print(exc)"
+            % (RUNNER_IMPORT, cache, str(old)))
+    said = [subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True,
+                           check=True).stdout for _run in range(3)]
+    assert "is version 11.0.1; BPF objects need clang >= 14" in said[0] and said[1] == said[2] == said[0]
+    assert log.read_text().count("x") == 1
+    broken = tmp_path / "clang-broken"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    for _run in range(2):
+        with pytest.raises(ToolchainError, match="does not run"):
+            Toolchain(cache, run_subprocess, clang=str(broken))
+        tc._probe_cache.clear()  # as a new process would start
+    assert "clang-broken" not in json.dumps(tc._load_probe_file())
+
+
 # ---------------------------------------------------------------------------
 # argv
 

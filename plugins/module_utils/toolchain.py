@@ -24,6 +24,8 @@ Cache (``cache_dir``)::
     objects/<recipe>/<key>.json   manifest: headers with their sha256, object sha256, warnings
     src/<sha256 of text>/<name>   sources written by compile_source_text()
     joined/<key>.o, <key>.json    objects of bitcode modules joined into one (join_bitcode)
+    clang-probe.json              each clang binary probed (by path, mtime, size): its version, or why
+                                  it was refused (RefusedClang), so a run starts no clang to learn it
 
 ``recipe`` = sha256(clang's --version banner, argv without the compiler path
 and output, source bytes). ``key`` = sha256(recipe, every header the source

@@ -7,6 +7,7 @@ and building the small native (host) helper programs in benchmarks/native."""
 import contextlib
 import os
 import platform
+import resource
 import shutil
 import socket
 import statistics
@@ -141,6 +142,13 @@ def paired_cpu(fd_a, fd_b, pkt, repeat, runs):
             "ratios": [y / x for x, y in zip(cpu_a, cpu_b)], "copies": [len(copies_a), len(copies_b)],
             "a_cpu_ns": cpu_a, "b_cpu_ns": cpu_b, "a_ns": ker_a, "b_ns": ker_b,
             "a_median_cpu_ns": statistics.median(cpu_a), "b_median_cpu_ns": statistics.median(cpu_b)}
+
+
+def children_cpu():
+    """CPU seconds (user + system) of every child process reaped so far, theirs
+    included: a module run's work without the time it waited for a CPU."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def pinned_cpu():

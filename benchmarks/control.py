@@ -24,7 +24,6 @@ Two ways, both real:
 import contextlib
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -32,7 +31,7 @@ import sys
 import tempfile
 import time
 
-from common import BPF_DIR, HERE, ROOT, log, pinned
+from common import BPF_DIR, HERE, ROOT, children_cpu, log, pinned
 from lab import Lab
 from modrun import run_module
 
@@ -139,13 +138,6 @@ def clang_counter(scratch):
         yield count
     finally:
         os.environ["PATH"] = saved
-
-
-def children_cpu():
-    """CPU seconds (user + system) of every child process reaped so far, theirs
-    included: a module run's work without the time it waited for a CPU."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def run_startup_module(args):

@@ -25,8 +25,8 @@ import os
 import statistics
 import time
 
-from common import ROOT, log
-from control import children_cpu, run_startup_module
+from common import ROOT, children_cpu, log
+from control import run_startup_module
 from modrun import run_module
 
 ENTRIES = 10000

@@ -40,11 +40,10 @@ rate ratio is made of.
 """
 
 import os
-import resource
 import socket
 import statistics
 
-from common import BPF_DIR, libbpf, log, pinned_cpu
+from common import BPF_DIR, children_cpu, libbpf, log, pinned_cpu
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link
 from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_object
 from lab import Lab
@@ -88,19 +87,14 @@ def udp_counters(lab, ns):
     return dict(zip(rows[0][1:], (int(v) for v in rows[1][1:])))
 
 
-def _children_cpu():
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def send(scratch, lab, seconds, rate=0, count=10 ** 9, payload=PAYLOAD, port=PORT):
     """Run udpgen in namespace a on common.pinned_cpu(); (packets sent, seconds it
     sent for, its CPU seconds)."""
-    cpu = _children_cpu()
+    cpu = children_cpu()
     proc = lab.run(lab.ns_a, "taskset", "-c", pinned_cpu(), scratch.native("udpgen"), lab.addr_b, port, seconds,
                    count, rate, payload, timeout=seconds + 30)
     words = proc.stdout.split()
-    return int(words[1]), float(words[3]), _children_cpu() - cpu
+    return int(words[1]), float(words[3]), children_cpu() - cpu
 
 
 def _spec(lab, names, mode):

@@ -96,12 +96,12 @@ def probe_uncached(run, path):
     match = _VERSION_RE.search(proc.stdout)
     if not match:
         raise RefusedClang("'%s' does not look like clang (--version said %r); install clang (%s)"
-                             % (path, banner, INSTALL_HINT))
+                           % (path, banner, INSTALL_HINT))
     major = int(match.group(1))
     version = "%s.%s.%s" % (match.group(1), match.group(2), match.group(3) or "0")
     if major < MIN_CLANG_MAJOR:
         raise RefusedClang("clang '%s' is version %s; BPF objects need clang >= %d (%s)"
-                             % (path, version, MIN_CLANG_MAJOR, INSTALL_HINT))
+                           % (path, version, MIN_CLANG_MAJOR, INSTALL_HINT))
     if not supports_bpf(run, path):
         raise ToolchainError("clang '%s' (%s) was built without the BPF target; install a clang "
                              "with it (%s)" % (path, version, INSTALL_HINT))
@@ -114,7 +114,7 @@ def supports_bpf(run, path):
         return any(line.split()[:1] == ["bpf"] for line in proc.stdout.splitlines())
     # Fall back to a trivial compile when -print-targets is not understood.
     proc, _err = run_probe(run, [path, "-target", "bpf", "-x", "c", "-c", "-", "-o", os.devnull],
-                            stdin_text="int dp_probe;\n")
+                           stdin_text="int dp_probe;\n")
     return proc is not None and proc.returncode == 0
 
 

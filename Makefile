@@ -201,9 +201,10 @@ demo: setup-demo
 # ---------------------------------------------------------------- benchmarks
 # Measurements, not tests: slow numbers are reported in BENCHMARKS.md next to
 # their goals and never fail the target. bench-quick (a few minutes): 1,000,000
-# test-run repeats x 7 runs per variant, 6 traffic rounds, 40 chain changes on
-# tcx, no VM. bench (about 6-10 minutes): 3,000,000 x 11, 16 traffic rounds, 200
-# chain changes on tcx and clsact, freplace vs link in the stock-kernel VM. Each
+# test-run repeats x 7 runs per variant, 20 traffic rounds and 150 traffic pairs,
+# 40 chain changes on tcx, no VM. bench (about 10-15 minutes): 3,000,000 x 11,
+# 40 traffic rounds and 400 pairs, 200 chain changes on tcx and clsact, freplace
+# vs link in the stock-kernel VM (benchmarks/quick.py, MODES). Each
 # writes benchmarks/results/{quick,full}.json and PNG plots next to it, and
 # regenerates BENCHMARKS.md.
 

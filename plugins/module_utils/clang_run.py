@@ -54,6 +54,10 @@ def bounded(argv, timeout):
     return [_timeout_program(), "--kill-after=5", "%g" % timeout] + list(argv)
 
 
+# The variables scrub_clang_env drops.
+_CLANG_ENV_PREFIXES = ("CCC_", "CC_")
+
+
 def scrub_clang_env():
     """Drop the variables that make clang's driver add arguments
     (CCC_OVERRIDE_OPTIONS) or write logs (CC_PRINT_OPTIONS_FILE,
@@ -74,6 +78,7 @@ class _Proc:
 
 
 def run_probe(run, argv, stdin_text=None):
+    """(_Proc, None) of a probe that answered, or (None, why not)."""
     try:
         rc, out, err = run(bounded(argv, PROBE_TIMEOUT), data=stdin_text)
     except OSError as exc:
@@ -83,11 +88,10 @@ def run_probe(run, argv, stdin_text=None):
     return _Proc(rc, out, err), None
 
 
-# See scrub_clang_env.
-_CLANG_ENV_PREFIXES = ("CCC_", "CC_")
-
-
 def probe_uncached(run, path):
+    """ClangInfo of the clang at path, asked with --version and -print-targets;
+    RefusedClang when its answer shows it is no usable clang, ToolchainError
+    when it cannot be run or has no BPF target."""
     proc, err = run_probe(run, [path, "--version"])
     if proc is None or proc.returncode != 0:
         raise ToolchainError("clang '%s' does not run (%s); install clang (%s)"

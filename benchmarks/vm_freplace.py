@@ -40,6 +40,9 @@ def prepare(scratch, counts):
     with scratch.engine("vm") as eng:
         for name in names:
             eng.ensure_plugin(name, src=os.path.join(BPF_DIR, "noop.c"))
+    # A run that recorded a change prunes, when it ends, what no dispatcher on
+    # record uses: the objects are built in a run that records nothing.
+    with scratch.engine("vm") as eng:
         plugins = eng.registry.plugins
         for n in counts:
             chain = {"pre": [[name, "noop"] for name in names[:n]], "post": []}

@@ -112,3 +112,14 @@ def feature_chain():
             [hook("cfg_a", "configured_check", priority=10), hook("cfg_b", "configured_check", priority=20),
              hook("parsed", "parsed_drop", priority=30), hook("verdicts", "record", "post", 10),
              hook("parsed", "parsed_post", "post", 20)])
+
+
+# Each generation's own tail-call targets (tail_marks.c): main tail-calls a
+# stage that counts the packet in marks[mark], mark a setting; the VM tier
+# builds generation 1 with mark 1 and 2 with mark 2, then rolls back to 1.
+MARKS_PLUGIN = ("marks", "tail_marks.c")
+
+
+def marks_chain():
+    """(attach, main, hooks) of the marks chain: main only."""
+    return ("tc_ingress", {"plugin": "marks", "function": "tc_jump"}, [])

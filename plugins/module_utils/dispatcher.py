@@ -335,8 +335,10 @@ def open_joined(layout, linked, used, plugins, pin_root):
     """Open, not yet load, an object that contains its plugins' code (link or
     inline mode) as every load of one is prepared: only the dispatcher's
     program (and its plugins' tail-call targets) autoloaded, settings written,
-    each map bound to its plugin's pin. used names the plugins whose maps it
-    binds; pin_root keeps libbpf's default (/sys/fs/bpf) out. Close it."""
+    each map bound to its plugin's pin (but a prog array the plugin fills,
+    which is this build's own: _bind_pinned_maps). used names the plugins
+    whose maps it binds; pin_root keeps libbpf's default (/sys/fs/bpf) out.
+    Close it."""
     # Which pinned map each map of the linked object is.
     map_pins = {}
     for p in used:
@@ -380,6 +382,8 @@ def load_joined(layout, linked, used, plugins, prog_pin, what="with its plugins"
             os.unlink(prog_pin)  # a leftover of a crashed run of the same generation
         prog.pin(prog_pin)
         _pin_stats(obj, prog_pin)
+        owners = dict((linked, (p, declared)) for p in used for linked, declared in plugins[p].link_maps.items())
+        _pin_own_prog_arrays(layout, obj, os.path.dirname(prog_pin), owners.get)
         return BuiltDispatcher(obj, prog, prog_pin)
     except BaseException:
         obj.close()
@@ -396,6 +400,23 @@ def _pin_stats(obj, prog_pin):
     if os.path.lexists(pin):
         os.unlink(pin)  # a leftover of a crashed run of the same generation
     stats_map.pin(pin)
+
+
+def _pin_own_prog_arrays(layout, obj, gen_dir, owner_of):
+    """Pin the prog arrays this build made itself (_bind_pinned_maps) at
+    gen_dir/tail/<plugin>/<map>: the kernel empties a prog array once nothing
+    in user space holds it (no fd, no pin), so the pin keeps this generation's
+    tail calls working while it is kept; releasing the generation unpins it.
+    owner_of(map name) -> (plugin, declared map name)."""
+    for bpf_map in obj.maps():
+        if bpf_map.is_internal or bpf_map.type != libbpf.BPF_MAP_TYPE_PROG_ARRAY or bpf_map.pin_path:
+            continue
+        plugin, declared = owner_of(bpf_map.name)
+        pin = os.path.join(gen_dir, "tail", plugin, declared)
+        layout.ensure_bpffs_dir(os.path.dirname(pin))
+        if os.path.lexists(pin):
+            os.unlink(pin)  # a leftover of a crashed run of the same generation
+        bpf_map.pin(pin)
 
 
 def trial_source(family, record, function, hook, link_object):
@@ -449,10 +470,20 @@ def load_trial(path, keep=None, family=None, record=None):
 
 def _bind_pinned_maps(obj, pin_of):
     """Before load, make each (non-internal) map of obj the plugin's pinned map,
-    so every build shares the plugins' state. pin_of(map name) -> pin path."""
+    so every build shares the plugins' state. pin_of(map name) -> pin path.
+
+    Not a prog array the plugin fills itself: libbpf makes it new with this
+    build and fills it with the tail-call targets loaded beside the code that
+    calls them (and _pin_own_prog_arrays pins it with the generation), so the
+    swap changes the chain and its targets in one operation, and a kept
+    generation (a rollback) keeps its own. A prog array
+    declared pinned by name is shared like any other map: something outside the
+    plugin may fill it."""
     for bpf_map in obj.maps():
         if bpf_map.is_internal or bpf_map.name == dispatcher_stats.MAP_NAME:
             continue  # the dispatcher's own: made new with each generation
+        if bpf_map.type == libbpf.BPF_MAP_TYPE_PROG_ARRAY and not bpf_map.pin_path:
+            continue  # this build's own, see above
         pin = pin_of(bpf_map.name)
         if pin is None:
             raise DispatcherError("map '%s' of the linked dispatcher belongs to no plugin" % bpf_map.name)
@@ -675,6 +706,7 @@ def _load_extensions(layout, record, bindings, linked, built, ext_dir):
     except libbpf.BpfError as exc:
         raise DispatcherError("the kernel refused plugin '%s' as an extension of the dispatcher: %s"
                               % (record.name, exc), log=exc.log or "")
+    _pin_own_prog_arrays(layout, ext, os.path.dirname(ext_dir), lambda name: (record.name, name))
     for prog_name, stub in sorted(wanted.items()):
         try:
             link = ext.program(prog_name).attach_freplace(target_fd, stub)

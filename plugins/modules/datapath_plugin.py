@@ -205,7 +205,10 @@ plugin:
       sample: {match_port: 53, action: ACTION_DROP}
       version_added: 0.3.0
     prog_arrays:
-      description: The plugin's prog arrays (tail calls), pinned under its C(maps/) directory with their targets loaded.
+      description:
+        - The plugin's prog arrays (tail calls), pinned under its C(maps/) directory with the targets the install loaded.
+        - Each dispatcher build loads the targets again into prog arrays of its own (unless declared pinned by name),
+          so a chain change swaps them with the chain and a rollback brings back the old ones.
       type: list
       elements: str
       sample: [stages]

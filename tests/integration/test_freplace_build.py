@@ -9,6 +9,8 @@ function, one EXT program per stub, named after it, linked with the plugin's
 own maps. Building them also fills the shared compile cache the VM tier uses.
 """
 
+import os
+
 import pytest
 
 from ansible_collections.ebpf.datapath.plugins.module_utils import chain as chain_mod
@@ -124,6 +126,22 @@ def test_freplace_objects_of_the_features_chain(engine):
     # The stubs of parsed.c's functions take the parse (ebpf_datapath.h's struct dp_pkt).
     assert stubs["dp_pre_2"] == [("ctx", "struct __sk_buff *"), ("pkt", "const struct dp_pkt *")]
     assert stubs["dp_post_1"][1] == ("pkt", "const struct dp_pkt *")
+
+
+def test_freplace_objects_of_the_marks_chain(engine):
+    """tests/vm/test_features_freplace.py rolls back a chain whose tail-call
+    target reads a setting: the main's extension object keeps the stage as a
+    program (it fills the prog array of each build). Builds (and caches) what
+    the VM tier loads."""
+    name, src = cases.MARKS_PLUGIN
+    engine.ensure_plugin(name, src=os.path.join(cases.TESTDATA, src), config={"mark": 1})
+    plugins = engine.registry.plugins
+    assert plugins[name].prog_arrays == ["stage"]
+    attach, main, hooks = cases.marks_chain()
+    _dispatcher_obj, extensions = disp_mod.prepare_freplace(engine.toolchain, engine.layout, program_family(attach),
+                                                            chain_mod.solve_dispatcher(hooks), main, plugins)
+    with bpf_object.BpfObject.open_file(extensions[0][2]) as obj:
+        assert sorted(p.name for p in obj.programs()) == ["stage_mark", "tc_jump"]
 
 
 def test_freplace_is_refused_here_with_the_way_out(engine, lab):

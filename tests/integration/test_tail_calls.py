@@ -63,7 +63,7 @@ def test_tail_calling_entry_program_as_main_with_pre_and_post(host, lab):
     assert host.counter("verdicts", "seen", 2) == 4 and host.counter("verdicts", "seen", 0) == 3
     assert host.run("dispatcher", **args)["changed"] is False
 
-    # A rebuild (the post hook taken out) keeps the prog array and the counts.
+    # A rebuild (the post hook taken out) keeps the counts (its prog array is its own).
     args["plugins"] = [{"plugin": "counter", "function": "count"}]
     assert host.run("dispatcher", **args)["changed"] is True
     assert udp_burst(lab, STAGE_PORT, 2) == 0 and udp_burst(lab, OPEN_PORT, 2) == 2
@@ -94,6 +94,64 @@ def test_tail_calling_entry_program_as_a_pre_hook(host, lab):
     # stage_pass's TC_ACT_OK lets the packet on to the counter; stage_drop's ends the chain.
     assert slots(host) == [7, 4, 3, 0]
     assert host.counter("counter") == 4
+
+
+def prog_arrays_of(prog_id):
+    """The ids of the prog arrays a program uses (bpftool reads them)."""
+    bpftool = shutil.which("bpftool") or "bpftool"
+    prog = json.loads(subprocess.run([bpftool, "-j", "prog", "show", "id", str(prog_id)], check=True,
+                                     capture_output=True, text=True).stdout)
+    out = set()
+    for map_id in prog.get("map_ids", []):
+        info = json.loads(subprocess.run([bpftool, "-j", "map", "show", "id", str(map_id)], check=True,
+                                         capture_output=True, text=True).stdout)
+        if info["type"] == "prog_array":
+            out.add(map_id)
+    return out
+
+
+def pinned_map_id(pin):
+    bpftool = shutil.which("bpftool") or "bpftool"
+    return json.loads(subprocess.run([bpftool, "-j", "map", "show", "pinned", pin], check=True,
+                                     capture_output=True, text=True).stdout)["id"]
+
+
+@pytest.mark.parametrize("mode", ["link", "inline"])
+def test_each_generation_tail_calls_its_own_targets(host, lab, mode):
+    """bpf/testdata/tail_marks.c: main tail-calls a stage that counts the packet
+    in marks[mark], mark a setting. Each build loads the stage with its own
+    settings into a prog array of its own, so the swap changes chain and stage
+    together, and a rollback brings back generation 1's stage: with one array
+    shared by every build, the newest build's stage (mark 2) would stay."""
+    def marks():
+        return [host.counter("marks", "marks", k) for k in range(4)]
+
+    installed = host.plugin("marks", "tail_marks.c", config={"mark": 1})["plugin"]
+    args = dict(name="tc-m", attach="tc_ingress", tc_backend="tcx", mode=mode, **place(lab, "b"),
+                main={"plugin": "marks", "function": "tc_jump"}, plugins=[])
+    first = host.run("dispatcher", **args)
+    assert first["changed"] is True and first["mode"] == mode
+    assert udp_burst(lab, OPEN_PORT, 3) == 3
+    assert marks() == [0, 3, 0, 0]
+
+    changed = host.plugin("marks", "tail_marks.c", config={"mark": 2})
+    assert changed["changed"] is True and changed["rebuilt"] == ["tc-m"]
+    assert udp_burst(lab, OPEN_PORT, 2) == 2
+    assert marks() == [0, 3, 2, 0]
+    second = host.run("datapath_info", dispatcher="tc-m")["dispatchers"][0]
+
+    back = host.run("datapath_rollback", dispatcher="tc-m")
+    assert back["changed"] is True and back["dispatchers"][0]["to"] == first["generation"]
+    assert udp_burst(lab, OPEN_PORT, 4) == 4
+    assert marks() == [0, 7, 2, 0], "generation 1's stage (mark 1) runs again with generation 1"
+
+    # Each generation's program uses a prog array of its own, none of them the
+    # one the install filled (the plugin's pin).
+    arrays_1, arrays_2 = prog_arrays_of(first["prog_id"]), prog_arrays_of(second["prog_id"])
+    assert len(arrays_1) == len(arrays_2) == 1 and arrays_1 != arrays_2
+    assert pinned_map_id(installed["maps"]["stage"]) not in arrays_1 | arrays_2
+    host.run("dispatcher", name="tc-m", state="absent")
+    host.run("datapath_plugin", name="marks", state="absent")
 
 
 def test_moving_entry_programs_needs_no_failing_compile(tmp_path):

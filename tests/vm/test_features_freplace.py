@@ -85,3 +85,43 @@ def test_settings_tail_calls_and_statistics_in_freplace_mode(lab, bpffs_root, st
     assert counter("cfg_b", DROPPED) == 2 and counter("tails", 0) == 4
     with engine() as eng:
         assert eng.remove_dispatcher("feat")["changed"]
+
+
+def test_each_generation_keeps_its_tail_call_targets_in_freplace_mode(lab, bpffs_root, state_dir):
+    """tail_marks.c's stage counts in marks[mark]: each build loads it, with its
+    settings, into a prog array of its own (the plugin's extension object), so
+    a rollback brings back generation 1's stage with generation 1's chain
+    (tests/integration/test_tail_calls.py proves it in link and inline mode)."""
+    lab.quiet()
+    name, src = cases.MARKS_PLUGIN
+    src = os.path.join(cases.TESTDATA, src)
+
+    def marks():
+        pinned = read_pinned(os.path.join(bpffs_root, "plugins", name, "maps", "marks"))
+        return [pinned.get(k, 0) for k in range(4)]
+
+    def engine():
+        return Engine(bpffs_root, state_dir, run=run_subprocess)
+
+    with engine() as eng:
+        eng.ensure_plugin(name, src=src, config={"mark": 1})
+    attach, main, hooks = cases.marks_chain()
+    spec = dict(name="marks", attach=attach, mode="freplace", tc_backend="clsact", main=main, position=None,
+                strict_constraints=False, keep_generations=3, hooks=hooks, **place(lab, "b"))
+    with engine() as eng:
+        first = eng.ensure_dispatcher(spec)
+    assert first["changed"] and first["mode"] == "freplace"
+    assert udp_burst(lab, OPEN_PORT, 3) == 3
+    assert marks() == [0, 3, 0, 0]
+    with engine() as eng:
+        assert eng.ensure_plugin(name, src=src, config={"mark": 2})[0]
+    assert udp_burst(lab, OPEN_PORT, 2) == 2
+    assert marks() == [0, 3, 2, 0]
+    with engine() as eng:
+        back = eng.rollback("marks")
+    assert back["changed"] and back["to"] == first["generation"]
+    assert udp_burst(lab, OPEN_PORT, 4) == 4
+    assert marks() == [0, 7, 2, 0], "generation 1's stage (mark 1) runs again"
+    with engine() as eng:
+        assert eng.remove_dispatcher("marks")["changed"]
+        eng.remove_plugin(name)

@@ -476,9 +476,9 @@ def _bind_pinned_maps(obj, pin_of):
     build and fills it with the tail-call targets loaded beside the code that
     calls them (and _pin_own_prog_arrays pins it with the generation), so the
     swap changes the chain and its targets in one operation, and a kept
-    generation (a rollback) keeps its own. A prog array
-    declared pinned by name is shared like any other map: something outside the
-    plugin may fill it."""
+    generation (a rollback) keeps its own. A prog array declared pinned by
+    name is shared like any other map: something outside the plugin may fill
+    it."""
     for bpf_map in obj.maps():
         if bpf_map.is_internal or bpf_map.name == dispatcher_stats.MAP_NAME:
             continue  # the dispatcher's own: made new with each generation

@@ -26,6 +26,7 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.ebpf.datapath.plugins.module_utils.errors import DatapathError
 from ansible_collections.ebpf.datapath.plugins.module_utils.schema import DispatcherRequest
 from ansible_collections.ebpf.datapath.plugins.module_utils.state import (
     Layout, Lock, Registry, remove_bpffs_tree, remove_empty_dirs, remove_stale_temp_files)
@@ -144,6 +145,12 @@ class Engine:
                     remove_bpffs_tree(os.path.join(root, name))
                     continue
                 kept = set("gen-%d" % g.number for g in disp.generations)
+                if disp.pending is not None and self._runs_pending(disp):
+                    # A run killed between its swap and its save: the attach
+                    # point runs the pending generation, whose pins (freplace
+                    # extension links, prog arrays) it needs until the run that
+                    # adopts it replaces it (converge_apply.apply).
+                    kept.add("gen-%d" % disp.pending.generation)
                 for attachment in (disp.attachment, disp.pending and disp.pending.old_attachment):
                     if attachment is not None and attachment.link_pin:
                         kept.add(os.path.basename(attachment.link_pin))
@@ -284,6 +291,15 @@ class Engine:
         current = old.current_generation()
         facts.current_pinned = current is not None and os.path.exists(current.prog_pin)
         return facts
+
+    def _runs_pending(self, disp):
+        """Whether disp's attach point runs its write-ahead program (False
+        when that cannot be told: the orphan is then removed, as before)."""
+        from ansible_collections.ebpf.datapath.plugins.module_utils.attach import AttachPoint
+        try:
+            return self._find_pending(AttachPoint.of(disp.request), disp) is not None
+        except DatapathError:
+            return False
 
     @staticmethod
     def _find_pending(ap, disp):

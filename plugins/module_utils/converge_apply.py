@@ -78,6 +78,11 @@ def apply(engine, plan):
         engine.save()
     for gone in plan.release:
         remove_bpffs_tree(engine.layout.generation_dir(name, gone))
+    killed = old.pending.generation if old is not None and old.pending is not None else None
+    if killed is not None and killed != number and all(g.number != killed for g in disp.generations):
+        # The generation of a run killed between its swap and its save
+        # (Engine._remove_orphans kept it while it ran), replaced now.
+        remove_bpffs_tree(engine.layout.generation_dir(name, killed))
     result = plan.result()
     result["prog_id"] = prog_id
     return result

@@ -154,6 +154,43 @@ def test_each_generation_tail_calls_its_own_targets(host, lab, mode):
     host.run("datapath_plugin", name="marks", state="absent")
 
 
+def test_tail_calls_survive_a_run_killed_between_swap_and_save(host, lab):
+    """A dispatcher run killed after its swap leaves the attach point running
+    a generation the registry does not list yet. The next run of any task
+    keeps that generation's pins (here its prog array: unpinned, the kernel
+    would empty it and main's tail call would fail), and the run that adopts
+    it releases them once its own program runs."""
+    def marks():
+        return [host.counter("marks", "marks", k) for k in range(4)]
+
+    host.plugin("marks", "tail_marks.c", config={"mark": 1})
+    host.plugin("counter", "counter.c")
+    args = dict(name="tc-k", attach="tc_ingress", tc_backend="tcx", mode="link", **place(lab, "b"),
+                main={"plugin": "marks", "function": "tc_jump"}, plugins=[])
+    first = host.run("dispatcher", **args)
+    args["plugins"] = [{"plugin": "counter", "function": "count"}]
+    os.environ["EBPF_DATAPATH_CRASH_AT"] = "after_swap"  # run_module hands the environment on
+    try:
+        with pytest.raises(AssertionError, match="printed no JSON"):
+            host.run("dispatcher", **args)
+    finally:
+        del os.environ["EBPF_DATAPATH_CRASH_AT"]
+    killed = os.path.join(host.bpffs_root, "dispatchers", "tc-k", "gen-%d" % (first["generation"] + 1))
+    assert os.path.exists(os.path.join(killed, "tail", "marks", "stage"))
+
+    host.plugin("other", "counter.c")  # another task's run: its recovery keeps the running generation
+    assert os.path.exists(os.path.join(killed, "tail", "marks", "stage"))
+    assert udp_burst(lab, OPEN_PORT, 3) == 3
+    assert marks() == [0, 3, 0, 0] and host.counter("counter") == 3, "the killed run's chain, its tail call too"
+
+    done = host.run("dispatcher", **args)
+    assert done["changed"] is True and done["generation"] > first["generation"] + 1
+    assert not os.path.exists(killed), "the adopted generation is released once replaced"
+    assert udp_burst(lab, OPEN_PORT, 2) == 2
+    assert marks() == [0, 5, 0, 0] and host.counter("counter") == 5
+    host.run("dispatcher", name="tc-k", state="absent")
+
+
 def test_moving_entry_programs_needs_no_failing_compile(tmp_path):
     """The tail-call targets are named in the prog array's initialiser, so they
     stay programs; the entry program that calls them moves to .text. Found

@@ -108,7 +108,8 @@ def main(argv=None):
         sections["entry_hooks"] = entry_hooks.bench(scratch, conf["repeat"], conf["runs"])
         sections["solver"] = solver.bench(runs=conf["solver_runs"])
         sections["control_plane"] = control.bench(scratch, conf["control_reruns"])
-        sections["datapath_map"] = map_module.bench(scratch, conf["control_reruns"])
+        with control.from_source():  # module runs, as control's: compiled from source
+            sections["datapath_map"] = map_module.bench(scratch, conf["control_reruns"])
         sections["traffic"] = traffic.bench(scratch, conf["traffic_rounds"], conf["traffic_seconds"],
                                             conf["traffic_pairs"])
         sections["swap"] = swap.bench(scratch, conf["swap_backends"], conf["swap_changes"], conf["swap_rate"],

@@ -335,8 +335,8 @@ def open_joined(layout, linked, used, plugins, pin_root):
     """Open, not yet load, an object that contains its plugins' code (link or
     inline mode) as every load of one is prepared: only the dispatcher's
     program (and its plugins' tail-call targets) autoloaded, settings written,
-    each map bound to its plugin's pin (but a prog array the plugin fills,
-    which is this build's own: _bind_pinned_maps). used names the plugins
+    each map bound to its plugin's pin (but a prog array, which is this
+    build's own unless declared pinned by name: _bind_pinned_maps). used names the plugins
     whose maps it binds; pin_root keeps libbpf's default (/sys/fs/bpf) out.
     Close it."""
     # Which pinned map each map of the linked object is.
@@ -472,21 +472,21 @@ def _bind_pinned_maps(obj, pin_of):
     """Before load, make each (non-internal) map of obj the plugin's pinned map,
     so every build shares the plugins' state. pin_of(map name) -> pin path.
 
-    Not a prog array the plugin fills itself: libbpf makes it new with this
-    build and fills it with the tail-call targets loaded beside the code that
-    calls them (and _pin_own_prog_arrays pins it with the generation), so the
-    swap changes the chain and its targets in one operation, and a kept
-    generation (a rollback) keeps its own. A prog array declared pinned by
-    name is shared like any other map: something outside the plugin may fill
-    it."""
+    Not a prog array (unless declared pinned by name): libbpf makes it new
+    with this build and fills it from its ``.values`` initialiser with the
+    tail-call targets loaded beside the code that calls them (and
+    _pin_own_prog_arrays pins it with the generation), so the swap changes the
+    chain and its targets in one operation, and a kept generation (a rollback)
+    keeps its own. A prog array that something outside the plugin fills must
+    be declared pinned by name: that one is shared like any other map."""
     for bpf_map in obj.maps():
         if bpf_map.is_internal or bpf_map.name == dispatcher_stats.MAP_NAME:
             continue  # the dispatcher's own: made new with each generation
-        if bpf_map.type == libbpf.BPF_MAP_TYPE_PROG_ARRAY and not bpf_map.pin_path:
-            continue  # this build's own, see above
         pin = pin_of(bpf_map.name)
         if pin is None:
             raise DispatcherError("map '%s' of the linked dispatcher belongs to no plugin" % bpf_map.name)
+        if bpf_map.type == libbpf.BPF_MAP_TYPE_PROG_ARRAY and not bpf_map.pin_path:
+            continue  # this build's own, see above
         try:
             fd = libbpf.obj_get(pin)
         except libbpf.BpfError as exc:

@@ -186,7 +186,7 @@ def _remember_probe(key, info):
 def probe_clang(run, path):
     """Return ClangInfo for the clang at ``path`` (a path or a name on PATH), or
     raise ToolchainError saying why it cannot build BPF objects. ``run``: the
-    command runner (see _run_probe)."""
+    command runner (see clang_run.run_probe)."""
     resolved = path if os.sep in path else shutil.which(path)
     if not resolved or not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
         raise ToolchainError("clang '%s' was not found or is not executable; install clang (%s) "

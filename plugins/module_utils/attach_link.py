@@ -36,8 +36,7 @@ class LinkBackend(base.Backend):
     """What tcx and XDP links share: running program, swap and detach by pin."""
 
     def running_prog_id(self, record):
-        info = base.pinned_link(record)
-        return info.prog_id if info is not None else None
+        return base.attached_prog_id(self.ap, record)  # reads the pinned link, as every run's check does
 
     def swap(self, record, new_prog_fd):
         from ansible_collections.ebpf.datapath.plugins.module_utils import bpf_link

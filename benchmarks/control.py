@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from unittest import mock
 
 from common import BPF_DIR, HERE, ROOT, children_cpu, log, pinned
 from lab import Lab
@@ -277,15 +278,8 @@ def from_source():
             if "__pycache__" in dirs:
                 shutil.rmtree(os.path.join(where, "__pycache__"))
                 dirs.remove("__pycache__")
-    saved = os.environ.get("PYTHONDONTWRITEBYTECODE")
-    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # modrun and the runs here hand os.environ on
-    try:
+    with mock.patch.dict(os.environ, PYTHONDONTWRITEBYTECODE="1"):  # modrun and the runs here hand os.environ on
         yield
-    finally:
-        if saved is None:
-            del os.environ["PYTHONDONTWRITEBYTECODE"]
-        else:
-            os.environ["PYTHONDONTWRITEBYTECODE"] = saved
 
 
 def bench(scratch, reruns):
